@@ -1,0 +1,41 @@
+# ivrbox: `make run` runs the box on its embedded default, `make test` runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils \
+                multimon-ng libspandsp-dev gcc systemd
+
+.PHONY: run test bench apt venv install clean
+
+apt: .stamp-apt
+.stamp-apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+venv: $(BIN)/ivrbox
+$(BIN)/ivrbox: pyproject.toml .stamp-apt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+run: venv
+	$(BIN)/ivrbox run $(ARGS)
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m bench
+
+install: venv
+	$(SUDO) install -D -m 644 systemd/ivrbox.service /etc/systemd/system/ivrbox.service
+	$(SUDO) systemctl daemon-reload
+
+clean:
+	rm -rf $(VENV) .stamp-apt

@@ -1,0 +1,108 @@
+"""The Line interface every driver implements.
+
+A line carries one call at a time. Audio crosses it as 20 ms frames of
+8 kHz, 16-bit little-endian mono PCM (160 samples, 320 bytes) in both
+directions. Time in the box comes from these frames: a hardware line hands
+them over in real time, the simulator as fast as the CPU allows.
+
+    >>> from drivers import open_line
+    >>> line = open_line("sim:")           # doctest: +SKIP
+    >>> info = await line.wait_for_call()  # doctest: +SKIP
+    >>> await line.answer()                # doctest: +SKIP
+    >>> frame = await line.read_frame()    # doctest: +SKIP
+    >>> await line.write_frame(frame)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+RATE = 8000
+FRAME_SECONDS = 0.02
+FRAME_SAMPLES = 160
+FRAME_BYTES = FRAME_SAMPLES * 2
+SILENCE = bytes(FRAME_BYTES)
+
+
+class LineError(Exception):
+    """The line or its device failed (unplugged, refused, wedged)."""
+
+
+class HungUp(Exception):
+    """The far end went away: the caller hung up or replaced the handset."""
+
+
+@dataclass
+class CallInfo:
+    """What a line knows about an incoming call before it is answered."""
+
+    caller: str = ""
+    called: str = ""
+    name: str = ""
+    rings: int = 0
+
+
+@dataclass
+class LineEvent:
+    """Something the line reports besides audio.
+
+    kind is one of ``ring``, ``caller_id``, ``hook`` (value ``on`` or
+    ``off``), ``key`` (a press on the box's own keypad), ``dtmf`` (a digit
+    the line's hardware detected itself) or ``hangup``.
+    """
+
+    kind: str
+    value: object = None
+    data: dict = field(default_factory=dict)
+
+
+class Line:
+    """Base class for lines. Subclasses override the coroutines they support.
+
+    ``realtime`` is True when frames arrive paced by hardware; the simulator
+    sets it False, and the call then lets the interpreter settle between
+    frames, which makes simulated calls fast and deterministic.
+    """
+
+    realtime = True
+
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[LineEvent] = asyncio.Queue()
+
+    async def open(self) -> None:
+        """Acquire the device. Raises LineError with a clear message."""
+
+    async def close(self) -> None:
+        """Release the device. Safe to call twice."""
+
+    async def wait_for_call(self) -> CallInfo:
+        """Return when a call should be answered (rings counted, handset lifted)."""
+        raise NotImplementedError
+
+    async def answer(self) -> None:
+        """Go off hook and start audio."""
+
+    async def hangup(self) -> None:
+        """Go on hook and stop audio."""
+
+    async def read_frame(self) -> bytes:
+        """The next 20 ms of caller audio; raises HungUp when the far end is gone."""
+        raise NotImplementedError
+
+    async def write_frame(self, frame: bytes) -> None:
+        """Queue 20 ms of audio towards the caller."""
+        raise NotImplementedError
+
+    def post(self, kind: str, value: object = None, **data) -> None:
+        self.events.put_nowait(LineEvent(kind, value, data))
+
+    def observe(self, event: dict) -> None:
+        """Called with every event the call emits; the simulator's caller listens here."""
+
+    async def __aenter__(self):
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()

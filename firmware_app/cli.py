@@ -1,0 +1,37 @@
+"""The ``ivrbox`` command. Each subcommand is a module in firmware_app.commands
+with ``add_arguments(parser)`` and ``main(args) -> int``; modules import their
+heavy dependencies inside ``main`` so ``ivrbox --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ["run", "simulate", "dtmf"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivrbox", description=__doc__.split(".")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"firmware_app.commands.{name}")
+        summary = (module.__doc__ or name).strip().splitlines()[0]
+        p = sub.add_parser(name, help=summary, description=module.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(func=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
