@@ -1,0 +1,145 @@
+"""The box's configuration: one TOML file, checked key by key.
+
+    >>> cfg = load(None)                  # the bundled default
+    >>> cfg["server"]["method"]
+    'POST'
+
+Every key the box understands is declared in SCHEMA with its type and a
+check; an unknown key or a bad value raises ConfigError naming the file,
+the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_PATH = Path(__file__).with_name("default.toml")
+SYSTEM_PATH = Path("/etc/ivrbox/config.toml")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _url(value: str) -> str | None:
+    if value == "":
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme not in ("http", "https", "flows"):
+        return "must be an http://, https:// or flows:/ URL"
+    return None
+
+
+def _method(value: str) -> str | None:
+    return None if value in ("GET", "POST") else "must be GET or POST"
+
+
+def _account_sid(value: str) -> str | None:
+    ok = len(value) == 34 and value.startswith("AC") and all(c in "0123456789abcdefABCDEF" for c in value[2:])
+    return None if ok else "must be AC followed by 32 hex digits"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _line_url(value: str) -> str | None:
+    from drivers import LineError, parse_url
+
+    try:
+        parse_url(value)
+    except LineError as e:
+        return str(e)
+    return None
+
+
+# section -> key -> (type, default, check or None)
+SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
+    "server": {
+        "url": (str, "flows:/demo/index.xml", _url),
+        "method": (str, "POST", _method),
+        "account_sid": (str, "AC00000000000000000000000000000000", _account_sid),
+        "auth_token": (str, "", None),
+        "fallback_url": (str, "", _url),
+        "timeout": (float, 15.0, _positive),
+    },
+    "call": {
+        "from": (str, "+15550100", None),
+        "to": (str, "+15550199", None),
+    },
+    "line": {
+        "url": (str, "console:", _line_url),
+    },
+}
+
+# Sections whose keys are free-form names mapping to strings, such as
+# [speech.models] "en-US" = "/path".
+FREE_SECTIONS: dict[str, type] = {}
+
+
+def defaults() -> dict:
+    return {s: {k: copy.copy(d) for k, (_, d, _) in keys.items()} for s, keys in SCHEMA.items()}
+
+
+def _check_section(name: str, values: dict, where: str, out: dict) -> None:
+    keys = SCHEMA[name]
+    for key, value in values.items():
+        if key not in keys:
+            raise ConfigError(f"{where}: [{name}] {key}: unknown key (known: {', '.join(keys)})")
+        typ, _, check = keys[key]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or isinstance(value, bool) != (typ is bool):
+            raise ConfigError(f"{where}: [{name}] {key}: expected {typ.__name__}, got {type(value).__name__} {value!r}")
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{where}: [{name}] {key}: {problem} (got {value!r})")
+        out[name][key] = value
+
+
+def _merge(data: dict, where: str, out: dict) -> None:
+    for name, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: {name}: expected a [{name}] table, got {values!r}")
+        if name in SCHEMA:
+            sub = {k: v for k, v in values.items() if not (isinstance(v, dict) and f"{name}.{k}" in FREE_SECTIONS)}
+            _check_section(name, sub, where, out)
+            for k in values.keys() - sub.keys():
+                _merge_free(f"{name}.{k}", values[k], where, out)
+        elif name in FREE_SECTIONS:
+            _merge_free(name, values, where, out)
+        else:
+            known = ", ".join(f"[{s}]" for s in [*SCHEMA, *FREE_SECTIONS])
+            raise ConfigError(f"{where}: [{name}]: unknown section (known: {known})")
+
+
+def _merge_free(name: str, values: dict, where: str, out: dict) -> None:
+    typ = FREE_SECTIONS[name]
+    for key, value in values.items():
+        if not isinstance(value, typ):
+            raise ConfigError(f"{where}: [{name}] {key}: expected {typ.__name__}, got {value!r}")
+    out.setdefault(name, {}).update(values)
+
+
+def load(path: str | Path | None) -> dict:
+    """Read PATH, else /etc/ivrbox/config.toml if it exists, else the bundled default."""
+    if path is None:
+        path = SYSTEM_PATH if SYSTEM_PATH.exists() else DEFAULT_PATH
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    out = defaults()
+    _merge(data, str(path), out)
+    out["_path"] = str(path)
+    return out

@@ -1,0 +1,56 @@
+"""Call events: one dict per thing that happens, stamped with call time.
+
+The simulator prints them as JSON lines; the daemon logs them as one
+readable line each for journald; the simulated caller watches them.
+
+    >>> seen = []
+    >>> events = Events(lambda: 1.5, [seen.append])
+    >>> events.emit("say", text="Hello", voice="man", language="en-US")
+    >>> seen[0]["t"], seen[0]["event"]
+    (1.5, 'say')
+
+Events whose name starts with ``_`` are internal: sinks see them, the
+printers skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable, TextIO
+
+log = logging.getLogger("ivrbox.call")
+
+
+class Events:
+    def __init__(self, now: Callable[[], float], sinks: list[Callable[[dict], None]] | None = None):
+        self.now = now
+        self.sinks = list(sinks or [])
+
+    def emit(self, event: str, **fields) -> None:
+        record = {"t": self.now(), "event": event, **fields}
+        for sink in self.sinks:
+            sink(record)
+
+
+def json_printer(stream: TextIO) -> Callable[[dict], None]:
+    def sink(record: dict) -> None:
+        if not record["event"].startswith("_"):
+            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stream.flush()
+    return sink
+
+
+def log_line(record: dict) -> str:
+    """One operator-readable line: ``CA1234… 12.34 gather dtmf digits=12``."""
+    fields = " ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
+                      for k, v in record.items() if k not in ("t", "event", "call") and v not in (None, "", {}))
+    return f"{record.get('call', '-')} {record['t']:7.2f}s {record['event']} {fields}".rstrip()
+
+
+def logger(call_sid: str) -> Callable[[dict], None]:
+    def sink(record: dict) -> None:
+        if not record["event"].startswith("_"):
+            level = logging.WARNING if record["event"] in ("error", "warning") else logging.INFO
+            log.log(level, log_line({"call": call_sid[:10], **record}))
+    return sink

@@ -1,0 +1,61 @@
+"""The bundled flows: TwiML files under flows/, served for ``flows:/`` URLs.
+
+A path names a menu node; the caller's Digits pick a child file, so a static
+folder can branch:
+
+    flows:/demo/menu  with Digits=2  ->  flows/demo/menu/2.xml
+                                         flows/demo/menu.xml, flows/demo/menu/index.xml
+
+    >>> flows = BundledFlows(FLOWS_DIR)
+    >>> flows.find("/demo/index.xml", {}).name
+    'index.xml'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .client import FetchError, Request, Response
+
+FLOWS_DIR = Path(os.environ.get("IVRBOX_FLOWS", Path(__file__).resolve().parents[2] / "flows"))
+
+
+class BundledFlows:
+    def __init__(self, root: Path = FLOWS_DIR):
+        self.root = Path(root).resolve()
+
+    def find(self, path: str, params: dict[str, str]) -> Path | None:
+        node = self.root / path.strip("/")
+        if node.suffix == ".xml":
+            node = node.with_suffix("")
+        candidates = []
+        if params.get("Digits"):
+            candidates.append(node / f"{params['Digits']}.xml")
+        candidates += [node.with_name(node.name + ".xml"), node / "index.xml"]
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if resolved.is_file() and resolved.is_relative_to(self.root):
+                return resolved
+        return None
+
+    async def fetch(self, req: Request) -> Response:
+        path = urlsplit(req.url).path
+        found = self.find(path, req.params)
+        if found is None:
+            raise FetchError(11200, f"no bundled flow for {path!r} in {self.root}", req.url, 404)
+        return Response(req.url, 200, found.read_bytes(), {"content-type": "text/xml"})
+
+
+class Router:
+    """Sends ``flows:`` URLs to the bundled flows and everything else to the web."""
+
+    def __init__(self, web, flows: BundledFlows | None = None):
+        self.web = web
+        self.flows = flows or BundledFlows()
+
+    async def fetch(self, req: Request) -> Response:
+        if req.url.startswith("flows:"):
+            return await self.flows.fetch(req)
+        return await self.web.fetch(req)
