@@ -1,0 +1,412 @@
+"""A fake CX93001 / USR 5637 class voice modem on a pseudo-terminal.
+
+The test opens ``modem.path`` with real pyserial; the fake sits on the pty's
+master side and speaks AT and AT+V with the quirks real modems have: caller
+ID before the first RING (UK), a ``<DLE>`` split from its code across reads,
+a voice stream that ends with ``<DLE><ETX>`` or with a bare ``OK``, DTMF
+reported as ``<DLE>5`` or bracketed ``<DLE>/ <DLE>5 <DLE>5 <DLE>~``, the far
+end hanging up as ``<DLE>l``, ``b`` or ``s``, and wedging (no answer to AT).
+
+Its codecs are written out sample by sample, apart from the driver's numpy
+ones, so a test that passes audio through both checks the driver's.
+
+    with FakeModem("usr5637") as modem:
+        line = open_line(f"modem://{modem.path}?rings=2")
+        modem.ring(2, cid=["NMBR = 5551234"])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import threading
+import time
+import tty
+
+DLE = 0x10
+
+MODELS = {
+    "usr5637": {
+        "ati": ["5601"],
+        "gmm": ["U.S. Robotics 56K FAX USB V1.2.23"],
+        "classes": "0,1,1.0,2,2.0,8",
+        "vsm": {
+            1: ('"UNSIGNED PCM",8,0,(7200,8000),(0),(0)', "linear"),
+            128: ('"8-BIT LINEAR",8,0,(7200,8000),(0),(0)', "linear"),
+            129: ('"ADPCM",4,0,(7200,8000),(0),(0)', None),
+            131: ('"ULAW",8,0,(7200,8000),(0),(0)', "ulaw"),
+            132: ('"ALAW",8,0,(7200,8000),(0),(0)', None),
+            133: ('"LINEAR",16,0,(7200,8000),(0),(0)', None),
+        },
+        "vsm_prefix": "",
+    },
+    "cx93001": {
+        "ati": ["56000"],
+        "gmm": ["CX93001-EIS_V0.2002-V92"],
+        "classes": "0,1,1.0,2,8",
+        "vsm": {
+            0: ('"SIGNED PCM",8,0,(7200,8000,11025),(0),(0)', "slinear"),
+            1: ('"UNSIGNED PCM",8,0,(7200,8000,11025),(0),(0)', "linear"),
+            129: ('"IMA ADPCM",4,0,(7200,8000,11025),(0),(0)', None),
+        },
+        "vsm_prefix": "",
+    },
+}
+
+
+# --- codecs, one sample at a time (classic 16-bit G.711, unlike the driver's) --
+
+
+def ulaw_byte(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = magnitude.bit_length() - 8
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def ulaw_sample(byte: int) -> int:
+    u = ~byte & 0xFF
+    value = (((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 7)
+    return -(value - 0x84) if u & 0x80 else value - 0x84
+
+
+def encode(codec: str, pcm: bytes) -> bytes:
+    samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    if codec == "ulaw":
+        return bytes(ulaw_byte(s) for s in samples)
+    if codec == "linear":
+        return bytes((s // 256) + 128 for s in samples)
+    return bytes((s // 256) & 0xFF for s in samples)
+
+
+def decode(codec: str, data: bytes) -> bytes:
+    if codec == "ulaw":
+        values = [ulaw_sample(b) for b in data]
+    elif codec == "linear":
+        values = [(b - 128) * 256 for b in data]
+    else:
+        values = [(b - 256 if b > 127 else b) * 256 for b in data]
+    return b"".join(v.to_bytes(2, "little", signed=True) for v in values)
+
+
+SILENCE = {"ulaw": 0xFF, "linear": 0x80, "slinear": 0x00}
+DTMF_FREQS = {
+    "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
+    "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
+    "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
+    "*": (941, 1209), "0": (941, 1336), "#": (941, 1477), "D": (941, 1633),
+}
+
+
+def tone(freqs: tuple[float, ...], ms: int, level: float = 8000) -> bytes:
+    """16-bit PCM at 8 kHz: the sum of sines at ``freqs``."""
+    n = ms * 8
+    return b"".join(
+        int(sum(level * math.sin(2 * math.pi * f * i / 8000) for f in freqs)).to_bytes(2, "little", signed=True)
+        for i in range(n)
+    )
+
+
+class FakeModem:
+    """A voice modem on a pty; ``path`` is the device the driver opens.
+
+    ``end_with`` is how a voice stream ends: ``"dle_etx"`` (``<DLE><ETX>``
+    then ``OK``) or ``"ok"`` (a bare ``OK``). ``split_dle`` makes every write
+    that holds a ``<DLE>`` break right after it, with a pause, so the driver
+    reads the two halves separately.
+    """
+
+    def __init__(self, model: str = "usr5637", end_with: str = "dle_etx", split_dle: bool = False,
+                 duplex: bool = True, stops: bytes = b"\x03!") -> None:
+        self.model = MODELS[model]
+        self.end_with = end_with
+        self.split_dle = split_dle
+        self.duplex = duplex
+        self.stops = stops
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.path = os.ttyname(slave)
+        os.close(slave)
+        self.commands: list[str] = []
+        self.received = bytearray()
+        self.opens = 0
+        self.wedged: str | None = None
+        self._lock = threading.Lock()
+        self._out: list = []
+        self._port_open = False
+        self._running = True
+        self._reset()
+        self._thread = threading.Thread(target=self._run, name="fake-modem", daemon=True)
+        self._thread.start()
+
+    def _reset(self) -> None:
+        self.echo = True
+        self.fclass = 0
+        self.offhook = False
+        self.codec: str | None = None
+        self.streaming = False
+        self._cmd = bytearray()
+        self._dte_dle = False
+
+    # --- test controls ---------------------------------------------------
+
+    def ring(self, count: int, cid: list[str] | None = None, cid_before_ring: bool = False,
+             interval: float = 0.05) -> threading.Thread:
+        """Ring ``count`` times in the background, with caller ID lines after
+        the first ring (or before it, as in the UK)."""
+
+        def script():
+            for i in range(count):
+                if self.offhook or not self._running:
+                    return
+                if i == 0 and cid and cid_before_ring:
+                    self._send(("\r\n" + "\r\n".join(cid) + "\r\n").encode())
+                    time.sleep(interval)
+                self._send(b"\r\nRING\r\n")
+                time.sleep(interval)
+                if i == 0 and cid and not cid_before_ring:
+                    self._send(("\r\n" + "\r\n".join(cid) + "\r\n").encode())
+                    time.sleep(interval)
+
+        thread = threading.Thread(target=script, daemon=True)
+        thread.start()
+        return thread
+
+    def say(self, text: str) -> None:
+        """Send raw text as the modem would, e.g. an unsolicited line."""
+        self._send(text.encode())
+
+    def play(self, pcm: bytes) -> None:
+        """Send caller audio (16-bit PCM at 8 kHz) in the negotiated codec."""
+        self._send(encode(self.codec, pcm).replace(b"\x10", b"\x10\x10"))
+
+    def dtmf(self, digit: str, style: str = "plain", with_tone: bool = True) -> None:
+        """The caller presses ``digit``: its tone as audio, and the modem's report.
+
+        ``plain`` sends ``<DLE>digit`` once; ``bracket`` sends ``<DLE>/``, the
+        digit three times while the tone lasts, then ``<DLE>~``.
+        """
+        audio = tone(DTMF_FREQS[digit], 120) if with_tone else bytes(1920)
+        thirds = [audio[:640], audio[640:1280], audio[1280:]]
+        code = b"\x10" + digit.encode()
+        if style == "plain":
+            self._send(code)
+            for part in thirds:
+                self.play(part)
+        else:
+            self._send(b"\x10/")
+            for part in thirds:
+                self._send(code)
+                self.play(part)
+            self._send(b"\x10~")
+
+    def hang_up(self, code: str = "l", end: bool = False) -> None:
+        """The far end goes away: the modem reports ``<DLE>code`` (and ends the stream)."""
+        self._send(b"\x10" + code.encode())
+        if end:
+            self._finish_stream()
+
+    def wedge(self, until: str = "reopen") -> None:
+        """Stop answering; ``until`` is ``"reopen"`` (closing the port frees it) or ``"never"``."""
+        self.wedged = until
+
+    def unplug(self) -> None:
+        """Vanish, as a USB modem pulled out mid-call: the driver's port reads fail."""
+        self._running = False
+        self._thread.join(1)
+        os.close(self.master)
+        self.master = -1
+
+    def close(self) -> None:
+        if self.master >= 0:
+            self.unplug()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- the modem ---------------------------------------------------------
+
+    def _send(self, item) -> None:
+        with self._lock:
+            self._out.append(item)
+
+    def _run(self) -> None:
+        tick = time.monotonic()
+        while self._running:
+            ready, _, _ = select.select([self.master], [], [], 0.01)
+            if ready:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:
+                    if self._port_open:
+                        self._port_closed()
+                    time.sleep(0.01)
+                    continue
+                self._opened()
+                self._input(data)
+            else:
+                self._opened()
+            if time.monotonic() >= tick:
+                tick = time.monotonic() + 0.02
+                self._pump()
+
+    def _opened(self) -> None:
+        if not self._port_open:
+            self._port_open = True
+            self.opens += 1
+
+    def _port_closed(self) -> None:
+        # The DTE dropping DTR resets the modem; a hard wedge survives it.
+        self._port_open = False
+        with self._lock:
+            self._out.clear()
+        self._reset()
+        if self.wedged == "reopen":
+            self.wedged = None
+
+    def _pump(self) -> None:
+        with self._lock:
+            items, self._out = self._out, []
+        if self.streaming and not items:
+            items = [bytes([SILENCE[self.codec]]) * 160]
+        for item in items:
+            if callable(item):
+                item()
+            elif self.split_dle and DLE in item:
+                cut = item.index(DLE) + 1
+                self._write(item[:cut])
+                time.sleep(0.03)
+                self._write(item[cut:])
+            else:
+                self._write(item)
+
+    def _write(self, data: bytes) -> None:
+        if data and self._port_open:
+            try:
+                os.write(self.master, data)
+            except OSError:
+                pass
+
+    def _input(self, data: bytes) -> None:
+        if self.wedged:
+            return
+        i = 0
+        while i < len(data):
+            if self.streaming:
+                i = self._stream_input(data, i)
+                continue
+            byte = data[i]
+            i += 1
+            if self.echo:
+                self._send(bytes([byte]))
+            if byte in b"\r\n":
+                line = self._cmd.decode("latin-1").strip()
+                self._cmd.clear()
+                if line:
+                    self._command(line)
+            else:
+                self._cmd.append(byte)
+
+    def _stream_input(self, data: bytes, i: int) -> int:
+        audio = bytearray()
+        while i < len(data):
+            byte = data[i]
+            i += 1
+            if self._dte_dle:
+                self._dte_dle = False
+                if byte == DLE:
+                    audio.append(DLE)
+                elif byte in self.stops:
+                    self.received += decode(self.codec, bytes(audio))
+                    self._finish_stream()
+                    self.streaming = False
+                    return i
+            elif byte == DLE:
+                self._dte_dle = True
+            else:
+                audio.append(byte)
+        self.received += decode(self.codec, bytes(audio))
+        return i
+
+    def _finish_stream(self) -> None:
+        """Queue the end of the voice stream; silence stops once it is sent."""
+
+        def stop():
+            self.streaming = False
+
+        with self._lock:
+            self._out.append(b"\x10\x03\r\nOK\r\n" if self.end_with == "dle_etx" else b"\r\nOK\r\n")
+            self._out.append(stop)
+
+    def _command(self, line: str) -> None:
+        self.commands.append(line)
+        cmd = line.upper().replace(" ", "")
+        ok, error = "OK", "ERROR"
+        m = self.model
+        if not cmd.startswith("AT"):
+            return
+        if cmd in ("AT", "ATV1", "ATE1", "AT+VCID=1", "AT#CID=1") or cmd.startswith("AT+VSD"):
+            if cmd == "ATE1":
+                self.echo = True
+            self._reply(ok)
+        elif cmd in ("ATZ", "ATZ0"):
+            self._reset()
+            self._reply(ok)
+        elif cmd == "ATE0":
+            self.echo = False
+            self._reply(ok)
+        elif cmd in ("ATH", "ATH0"):
+            self.offhook = False
+            self._reply(ok)
+        elif cmd in ("ATI", "ATI0"):
+            self._reply(*m["ati"], ok)
+        elif cmd == "AT+GMM":
+            self._reply(*m["gmm"], ok)
+        elif cmd == "AT+FCLASS=?":
+            self._reply(m["classes"], ok)
+        elif cmd == "AT+FCLASS?":
+            self._reply(str(self.fclass), ok)
+        elif cmd.startswith("AT+FCLASS="):
+            value = cmd.split("=", 1)[1]
+            if value in m["classes"].split(","):
+                self.fclass = int(float(value))
+                self._reply(ok)
+            else:
+                self._reply(error)
+        elif cmd == "AT+VSM=?":
+            if self.fclass != 8:
+                self._reply(error)
+            else:
+                self._reply(*(f'{m["vsm_prefix"]}{k},{v[0]}' for k, v in m["vsm"].items()), ok)
+        elif cmd.startswith("AT+VSM="):
+            args = cmd.split("=", 1)[1].split(",")
+            entry = m["vsm"].get(int(args[0])) if args[0].isdigit() else None
+            rate = args[1] if len(args) > 1 else "8000"
+            if self.fclass != 8 or not entry or not entry[1] or rate not in entry[0]:
+                self._reply(error)
+            else:
+                self.codec = entry[1]
+                self._reply(ok)
+        elif cmd.startswith("AT+VLS="):
+            if self.fclass != 8:
+                self._reply(error)
+            else:
+                self.offhook = cmd.endswith("=1")
+                self._reply(ok)
+        elif cmd == "AT+VTR":
+            if self.fclass != 8 or not self.offhook or not self.codec or not self.duplex:
+                self._reply(error)
+            else:
+                self._reply("CONNECT")
+                self._dte_dle = False
+                self.streaming = True
+        else:
+            self._reply(error)
+
+    def _reply(self, *lines: str) -> None:
+        self._send(b"".join(b"\r\n" + line.encode() + b"\r\n" for line in lines))
