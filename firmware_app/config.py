@@ -73,11 +73,12 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     "line": {
         "url": (str, "console:", _line_url),
     },
+    "speech": {},
 }
 
 # Sections whose keys are free-form names mapping to strings, such as
 # [speech.models] "en-US" = "/path".
-FREE_SECTIONS: dict[str, type] = {}
+FREE_SECTIONS: dict[str, type] = {"speech.models": str}
 
 
 def defaults() -> dict:

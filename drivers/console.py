@@ -1,0 +1,125 @@
+"""The console line: the terminal is the phone.
+
+Keys typed on the terminal are the box's keypad (0-9, *, #, A-D); prompts
+are printed, and spoken through the default sound device when there is one.
+Enter starts a new call after one ends; Ctrl-D hangs up; Ctrl-C quits.
+
+    >>> from drivers import open_line
+    >>> line = open_line("console:")
+    >>> line.realtime
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import termios
+import tty
+
+from .line import FRAME_SECONDS, SILENCE, CallInfo, HungUp, Line
+
+KEYS = set("0123456789*#ABCDabcd")
+
+
+class ConsoleLine(Line):
+    def __init__(self, target: str = "", speaker: str | None = None, stdin=None, stdout=None):
+        super().__init__()
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.speaker_name = speaker
+        self.speaker = None
+        self._saved_tty = None
+        self._calls = 0
+        self._lifted = asyncio.Event()
+        self._gone = False
+        self._next_frame = 0.0
+
+    async def open(self) -> None:
+        fd = self.stdin.fileno()
+        if os.isatty(fd):
+            self._saved_tty = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+        asyncio.get_running_loop().add_reader(fd, self._on_input)
+        try:
+            from .sound import Speaker
+
+            self.speaker = Speaker(self.speaker_name)
+            self.speaker.open()
+        except Exception as e:  # no sound card is normal on a console
+            self.speaker = None
+            self._say(f"(no sound output: {e}; prompts are printed only)")
+
+    async def close(self) -> None:
+        fd = self.stdin.fileno()
+        asyncio.get_running_loop().remove_reader(fd)
+        if self._saved_tty is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, self._saved_tty)
+            self._saved_tty = None
+        if self.speaker is not None:
+            self.speaker.close()
+
+    def _on_input(self) -> None:
+        data = os.read(self.stdin.fileno(), 64).decode(errors="ignore")
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.stdin.fileno())
+            self._gone = True
+            self._lifted.set()
+            return
+        for ch in data:
+            if ch == "\x04":
+                self._gone = True
+            elif ch in "\r\n":
+                self._lifted.set()
+            elif ch in KEYS:
+                self.post("key", ch.upper())
+                self._say(f"  [key {ch.upper()}]")
+
+    async def wait_for_call(self) -> CallInfo:
+        if self._calls:
+            self._say("Call ended. Press Enter to call again, Ctrl-C to quit.")
+            self._lifted.clear()
+            await self._lifted.wait()
+            if self._gone and not self._calls:
+                raise HungUp("standard input closed")
+        self._calls += 1
+        self._gone = False
+        return CallInfo(caller="console", called="ivrbox")
+
+    async def answer(self) -> None:
+        self._next_frame = asyncio.get_running_loop().time()
+        self._say("Connected. Type keys on the keypad: 0-9 * #. Ctrl-D hangs up.")
+
+    async def read_frame(self) -> bytes:
+        if self._gone:
+            raise HungUp("the console hung up")
+        loop = asyncio.get_running_loop()
+        self._next_frame += FRAME_SECONDS
+        delay = self._next_frame - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -1.0:
+            self._next_frame = loop.time()
+        return SILENCE
+
+    async def write_frame(self, frame: bytes) -> None:
+        if self.speaker is not None:
+            self.speaker.write(frame)
+
+    def observe(self, event: dict) -> None:
+        name = event["event"]
+        if name == "say":
+            self._say(f"box says: {event['text']}")
+        elif name == "play":
+            self._say(f"box plays: {event.get('url') or 'digits ' + event.get('digits', '')}")
+        elif name == "gather":
+            self._say(f"box heard: {event['digits'] or event['speech_result'] or '(nothing)'}")
+        elif name in ("error", "warning"):
+            self._say(f"{name}: {event.get('message')}")
+        elif name == "hangup":
+            self._say(f"hung up by {event['by']}")
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()

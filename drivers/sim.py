@@ -1,0 +1,176 @@
+"""The simulated line: a scripted caller on a virtual clock.
+
+The caller's side of the call is a script of steps separated by spaces:
+
+    wait:SECONDS   wait:prompt   wait:listen   dtmf:KEYS   key:KEYS
+    say:'TEXT'     say@ko-KR:'TEXT'            wav:PATH    hangup
+
+``dtmf:`` keys travel as in-band tones through the box's DTMF detector;
+``key:`` presses the box's own keypad. ``say:`` speaks in the language the
+box is listening for (or the one after ``@``). Frames are produced as fast
+as the box consumes them, so a minute of call takes a fraction of a second.
+
+    >>> line = SimLine(script="wait:prompt dtmf:1234#")
+    >>> line.realtime
+    False
+"""
+
+from __future__ import annotations
+
+import shlex
+import wave
+from pathlib import Path
+
+
+from .line import FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE, CallInfo, HungUp, Line, LineError
+
+KEY_GAP_FRAMES = 5
+STEP_KINDS = ("wait", "dtmf", "key", "say", "wav", "hangup")
+
+
+class ScriptError(LineError):
+    pass
+
+
+def parse_script(script: str) -> list[tuple[str, str, str]]:
+    """Split a caller script into (kind, option, argument) steps.
+
+    >>> parse_script("wait:2 say@ko-KR:'네 맞아요' dtmf:12#")
+    [('wait', '', '2'), ('say', 'ko-KR', '네 맞아요'), ('dtmf', '', '12#')]
+    """
+    try:
+        tokens = shlex.split(script or "")
+    except ValueError as e:
+        raise ScriptError(f"caller script: {e}") from None
+    steps = []
+    for token in tokens:
+        head, _, arg = token.partition(":")
+        kind, _, option = head.partition("@")
+        if kind not in STEP_KINDS:
+            raise ScriptError(f"caller script: unknown step {token!r} (steps: {', '.join(STEP_KINDS)})")
+        if kind == "wait" and arg not in ("prompt", "listen"):
+            try:
+                if float(arg) < 0:
+                    raise ValueError
+            except ValueError:
+                raise ScriptError(f"caller script: {token!r} needs seconds, 'prompt' or 'listen'") from None
+        if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set("0123456789*#ABCD")):
+            raise ScriptError(f"caller script: {token!r} takes keys 0-9, *, #, A-D")
+        if kind in ("say", "wav") and not arg:
+            raise ScriptError(f"caller script: {token!r} needs text or a path")
+        steps.append((kind, option, arg.upper() if kind in ("dtmf", "key") else arg))
+    return steps
+
+
+class SimLine(Line):
+    realtime = False
+
+    def __init__(self, target: str = "", script: str = "", max_seconds: float = 600.0,
+                 caller: str = "+15550100", called: str = "+15550199", tts=None, record: str | None = None):
+        super().__init__()
+        self.steps = parse_script(script)
+        self.max_frames = round(max_seconds / FRAME_SECONDS)
+        self.info = CallInfo(caller=caller, called=called)
+        self.tts = tts
+        self.record_path = record
+        self.sent = bytearray()
+        self.frames = 0
+        self.prompts = 0
+        self.listening = False
+        self.language = "en-US"
+        self.tone_onsets: list[float] = []
+        self._source = None
+
+    async def wait_for_call(self) -> CallInfo:
+        return self.info
+
+    async def answer(self) -> None:
+        self._source = self._caller()
+
+    async def hangup(self) -> None:
+        if self._source is not None:
+            await self._source.aclose()
+            self._source = None
+        if self.record_path:
+            with wave.open(self.record_path, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(RATE)
+                w.writeframes(bytes(self.sent))
+
+    async def read_frame(self) -> bytes:
+        if self._source is None:
+            raise LineError("the simulated line is not answered")
+        if self.frames >= self.max_frames:
+            raise HungUp("max seconds reached")
+        self.frames += 1
+        return await anext(self._source)
+
+    async def write_frame(self, frame: bytes) -> None:
+        if self.record_path:
+            self.sent += frame
+
+    def observe(self, event: dict) -> None:
+        name = event["event"]
+        if name in ("say", "play"):
+            self.prompts += 1
+            self.listening = False
+        elif name == "_listen":
+            self.listening = True
+            self.language = event.get("language", self.language)
+        elif name == "gather":
+            self.listening = False
+
+    async def _caller(self):
+        for kind, option, arg in self.steps:
+            if kind == "wait" and arg == "prompt":
+                seen = self.prompts
+                while self.prompts == seen:
+                    yield SILENCE
+            elif kind == "wait" and arg == "listen":
+                while not self.listening:
+                    yield SILENCE
+            elif kind == "wait":
+                for _ in range(round(float(arg) / FRAME_SECONDS)):
+                    yield SILENCE
+            elif kind == "dtmf":
+                from firmware_app.listen.tones import dtmf_audio
+
+                self.tone_onsets.append(self.frames * FRAME_SECONDS)
+                for frame in _frames(dtmf_audio(arg).tobytes()):
+                    yield frame
+            elif kind == "key":
+                for key in arg:
+                    self.post("key", key)
+                    for _ in range(KEY_GAP_FRAMES):
+                        yield SILENCE
+            elif kind == "say":
+                pcm, _ = await self.tts.synth(arg, "man", option or self.language)
+                for frame in _frames(pcm):
+                    yield frame
+            elif kind == "wav":
+                for frame in _frames(_read_audio(arg)):
+                    yield frame
+            elif kind == "hangup":
+                raise HungUp("the caller hung up")
+        while True:
+            yield SILENCE
+
+
+def _frames(pcm: bytes):
+    for i in range(0, len(pcm), FRAME_BYTES):
+        yield pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+
+
+def _read_audio(path: str) -> bytes:
+    from firmware_app.speak.audio import AudioError, decode
+
+    try:
+        return decode(Path(path).read_bytes())
+    except OSError as e:
+        raise ScriptError(f"caller script: wav:{path}: {e.strerror}") from None
+    except AudioError as e:
+        raise ScriptError(f"caller script: wav:{path}: {e}") from None
+
+
+__all__ = ["SimLine", "ScriptError", "parse_script"]

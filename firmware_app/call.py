@@ -1,0 +1,309 @@
+"""One call: joins a Line to the TwiML interpreter.
+
+The frame pump is the call's heartbeat. Each 20 ms it reads a frame from
+the line, runs the detectors over it, advances the clock, lets the
+interpreter react, and writes the next frame of the box's voice. On a
+simulated line it waits for the interpreter to settle between frames, so
+a simulated call is fast and deterministic.
+
+    >>> call = Call(line, config, web=Router(HttpClient()), tts=Synthesizer())  # doctest: +SKIP
+    >>> await call.run(CallInfo(caller="+15550100"))                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from contextlib import asynccontextmanager
+
+from drivers.line import CallInfo, HungUp, Line, LineError
+
+from .clock import Clock
+from .events import Events
+from .listen.digits import DigitStream
+from .listen.dtmf import DtmfDetector
+from .listen.tones import dtmf_audio
+from .speak.audio import AudioError, decode
+from .speak.player import Player
+from .speak.tts import Synthesizer
+from .twiml.gather import Input
+from .twiml.parse import parse
+from .twiml.run import Interpreter
+from .twiml.verbs import Gather, Play, Say
+from .web.client import FetchError, Request, with_query
+
+
+def new_call_sid() -> str:
+    return "CA" + secrets.token_hex(16)
+
+
+class Listener:
+    """Caller input for one <Gather>: digits, voice activity and speech results."""
+
+    def __init__(self, call: "Call", gather: Gather, session=None, vad=None):
+        self.call = call
+        self.queue: asyncio.Queue[Input] = asyncio.Queue()
+        self.session = session
+        self.vad = vad
+        self.speech = session is not None
+
+    def feed(self, frame: bytes) -> None:
+        if self.session is None:
+            return
+        self.session.feed(frame)
+        edge = self.vad.feed(frame)
+        if edge:
+            self.queue.put_nowait(Input(f"speech_{edge}"))
+        while not self.session.events.empty():
+            kind, *rest = self.session.events.get_nowait()
+            if kind == "partial":
+                self.queue.put_nowait(Input("partial", rest[0], rest[1]))
+            elif kind == "endpoint":
+                self.queue.put_nowait(Input("endpoint"))
+
+    async def settle(self) -> None:
+        if self.session is not None:
+            with self.call.clock.hold():
+                await self.session.settle()
+
+    async def next(self, timeout: float | None) -> Input | None:
+        if timeout is None:
+            return await self.queue.get()
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        get = asyncio.ensure_future(self.queue.get())
+        sleep = asyncio.ensure_future(self.call.clock.sleep(timeout))
+        done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return get.result() if get in done else None
+
+    def stop_speech(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    async def speech_result(self) -> tuple[str, float]:
+        if self.session is None:
+            return "", 0.0
+        with self.call.clock.hold():
+            return await self.session.result()
+
+
+class Call:
+    def __init__(self, line: Line, config: dict, *, web, tts: Synthesizer | None = None,
+                 speech_models=None, sinks=(), call_sid: str | None = None):
+        self.line = line
+        self.config = config
+        self.web = web
+        self.tts = tts or Synthesizer()
+        self.speech_models = speech_models
+        self.sid = call_sid or new_call_sid()
+        self.clock = Clock()
+        self.events = Events(lambda: self.clock.t, [*sinks, line.observe])
+        self.player = Player()
+        self.detector = DtmfDetector()
+        self.digits = DigitStream()
+        self.listener: Listener | None = None
+        self.info = CallInfo()
+        self.status = "ringing"
+        self.ended = False
+        self._pump: asyncio.Task | None = None
+        self._caller_gone = asyncio.Event()
+        self._background: set[asyncio.Task] = set()
+
+    @property
+    def now(self) -> float:
+        return self.clock.t
+
+    def emit(self, event: str, **fields) -> None:
+        self.events.emit(event, **fields)
+
+    async def run(self, info: CallInfo) -> None:
+        self.info = info
+        server = self.config["server"]
+        interpreter = Interpreter(self, fallback_url=server["fallback_url"])
+        work = asyncio.create_task(interpreter.run(server["url"], server["method"]))
+        gone = asyncio.create_task(self._caller_gone.wait())
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                self._end("caller")
+            else:
+                work.result()
+        except Exception as e:
+            self.emit("error", code=0, message=f"internal error: {type(e).__name__}: {e}")
+            self._end("box")
+            raise
+        finally:
+            gone.cancel()
+            await self._stop_pump()
+            for task in list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            await self.line.hangup()
+
+    # The frame pump
+
+    async def _answer(self) -> None:
+        if self._pump is None:
+            await self.line.answer()
+            self.status = "in-progress"
+            self._pump = asyncio.create_task(self._run_pump())
+
+    async def _stop_pump(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+
+    async def _run_pump(self) -> None:
+        settle = not self.line.realtime
+        try:
+            while True:
+                frame = await self.line.read_frame()
+                while not self.line.events.empty():
+                    self._line_event(self.line.events.get_nowait())
+                for key in self.detector.feed(frame):
+                    self._digit(key, "inband")
+                if self.listener is not None:
+                    self.listener.feed(frame)
+                self.clock.tick()
+                if settle:
+                    if self.listener is not None:
+                        await self.listener.settle()
+                    await self.clock.settle()
+                await self.line.write_frame(self.player.next_frame())
+        except HungUp:
+            self._caller_gone.set()
+        except LineError as e:
+            self.emit("error", code=0, message=f"the line failed: {e}")
+            self._end("box", reason="line failure")
+            self._caller_gone.set()
+
+    def _line_event(self, ev) -> None:
+        if ev.kind in ("key", "dtmf"):
+            self._digit(str(ev.value), "keypad" if ev.kind == "key" else "line")
+        elif ev.kind == "hangup" or (ev.kind == "hook" and ev.value == "on"):
+            self._caller_gone.set()
+
+    def _digit(self, key: str, source: str) -> None:
+        if self.digits.push(key, source, self.clock.t):
+            self.emit("_digit", key=key, source=source)
+            if self.listener is not None:
+                self.listener.queue.put_nowait(Input("digit", key))
+
+    # The channel the interpreter runs on
+
+    def params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        call = self.config["call"]
+        caller = self.info.caller or call["from"]
+        called = self.info.called or call["to"]
+        return {
+            "CallSid": self.sid, "AccountSid": self.config["server"]["account_sid"],
+            "From": caller, "To": called, "Caller": caller, "Called": called,
+            "CallStatus": self.status, "Direction": "inbound", "ApiVersion": "2010-04-01",
+            **(extra or {}),
+        }
+
+    async def fetch_twiml(self, url: str, method: str, params: dict[str, str]):
+        request = Request(method, url, self.params(params))
+        self.emit("request", method=method, url=request.url if method == "POST" else with_query(url, request.params),
+                  params=request.params)
+        with self.clock.hold():
+            response = await self.web.fetch(request)
+        return parse(response.body, response.url)
+
+    async def _speak(self, pcm: bytes) -> None:
+        await self._answer()
+        await self.player.play(pcm)
+
+    async def say(self, verb: Say) -> None:
+        await self._answer()
+        with self.clock.hold():
+            pcm, warning = await self.tts.synth(verb.text, verb.voice, verb.language)
+        if warning:
+            self.emit("warning", message=warning)
+        self.emit("say", text=verb.text, voice=verb.voice, language=verb.language)
+        await self._speak(pcm)
+
+    async def play(self, verb: Play) -> None:
+        await self._answer()
+        if verb.digits:
+            self.emit("play", url="", digits=verb.digits)
+            await self._speak(dtmf_audio(verb.digits).tobytes())
+        if not verb.url:
+            return
+        try:
+            with self.clock.hold():
+                response = await self.web.fetch(Request("GET", verb.url, {}, kind="audio"))
+                pcm = decode(response.body)
+        except FetchError as e:
+            self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=verb.url)
+            return
+        except AudioError as e:
+            self.emit("error", code=12300, message=f"<Play> {e}", url=verb.url)
+            return
+        self.emit("play", url=verb.url)
+        await self._speak(pcm)
+
+    async def pause(self, seconds: float) -> None:
+        await self._answer()
+        self.emit("pause", seconds=seconds)
+        await self.clock.sleep(seconds)
+
+    @asynccontextmanager
+    async def listen(self, gather: Gather):
+        await self._answer()
+        session = vad = None
+        if "speech" in gather.input:
+            session, vad = self._open_speech(gather)
+        self.listener = Listener(self, gather, session, vad)
+        try:
+            yield self.listener
+        finally:
+            self.listener.stop_speech()
+            self.listener = None
+
+    def _open_speech(self, gather: Gather):
+        model = self.speech_models.get(gather.language) if self.speech_models else None
+        if model is None:
+            why = (self.speech_models.why_missing(gather.language) if self.speech_models
+                   else f"no speech model configured for {gather.language!r}")
+            self.emit("warning", message=f"speech input unavailable: {why}; gathering DTMF only")
+            return None, None
+        from .listen.speech import SpeechSession
+        from .listen.vad import VoiceActivity
+
+        session = SpeechSession(model, hints=gather.hints, speech_model=gather.speech_model,
+                                profanity_filter=gather.profanity_filter)
+        return session, VoiceActivity()
+
+    def partial_result(self, gather: Gather, text: str, stability: float, sequence: int) -> None:
+        params = self.params({"UnstableSpeechResult": text, "Stability": f"{stability:g}",
+                              "SequenceNumber": str(sequence)})
+        request = Request(gather.partial_result_callback_method, gather.partial_result_callback, params, kind="callback")
+        self.emit("request", method=request.method, url=request.url, params=params)
+        task = asyncio.create_task(self._send_quietly(request))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_quietly(self, request: Request) -> None:
+        try:
+            await self.web.fetch(request)
+        except FetchError as e:
+            self.emit("warning", message=f"partialResultCallback failed: {e.message}")
+
+    def _end(self, by: str, **fields) -> None:
+        if not self.ended:
+            self.ended = True
+            self.status = "completed"
+            self.emit("hangup", by=by, **fields)
+
+    async def hangup(self) -> None:
+        self._end("box")
+
+    async def reject(self, reason: str) -> None:
+        self.status = "busy" if reason == "busy" else "no-answer"
+        self._end("box", reason=reason)

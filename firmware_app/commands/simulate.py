@@ -1,0 +1,55 @@
+"""Run one simulated inbound call against a TwiML URL, printing JSON events.
+
+Each line of output is one event with ``t`` (call seconds) and ``event``.
+The caller's side is a script, e.g. --caller "wait:prompt dtmf:1234#".
+Time is virtual: a minute of call takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="the start document (http://, https:// or flows:/)")
+    p.add_argument("--config", help="TOML config (default: /etc/ivrbox/config.toml, else the bundled one)")
+    p.add_argument("--caller", default="", metavar="SCRIPT", help="the caller's steps, separated by spaces")
+    p.add_argument("--from", dest="caller_id", metavar="N", help="the caller's number (From)")
+    p.add_argument("--to", dest="called", metavar="N", help="the number called (To)")
+    p.add_argument("--max-seconds", type=float, default=600.0, metavar="S",
+                   help="the caller hangs up after S call seconds (default 600)")
+    p.add_argument("--record", metavar="WAV", help="write what the box said to this 8 kHz wav")
+
+
+def main(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from drivers.sim import ScriptError, SimLine
+
+    from ..call import Call
+    from ..config import ConfigError, load
+    from ..listen import speech_models
+    from ..events import json_printer
+    from ..speak.tts import Synthesizer
+    from ..web import build_fetcher
+
+    try:
+        config = load(args.config)
+        config["server"]["url"] = args.url
+        tts = Synthesizer()
+        line = SimLine(script=args.caller, max_seconds=args.max_seconds,
+                       caller=args.caller_id or config["call"]["from"], called=args.called or config["call"]["to"],
+                       tts=tts, record=args.record)
+    except (ConfigError, ScriptError) as e:
+        print(f"ivrbox simulate: {e}", file=sys.stderr)
+        return 2
+
+    async def simulate() -> None:
+        models = speech_models(config, wait=True)
+        call = Call(line, config, web=build_fetcher(config), tts=tts, speech_models=models,
+                    sinks=[json_printer(sys.stdout)])
+        await call.run(await line.wait_for_call())
+
+    asyncio.run(simulate())
+    return 0
