@@ -122,7 +122,8 @@ class HttpClient:
                 raise FetchError(11220, f"TLS handshake failed: {e.reason}", url) from None
             except OSError as e:
                 raise FetchError(11205, f"connection failed: {e.strerror or e}", url) from None
-            conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
+            sock = conn.sock  # the response takes the connection's socket; keep ours to set deadlines on
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             chunks, size = [], 0
@@ -130,7 +131,7 @@ class HttpClient:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError
-                conn.sock.settimeout(left)
+                sock.settimeout(left)
                 chunk = resp.read1(65536)
                 if not chunk:
                     break
