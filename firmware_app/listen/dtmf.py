@@ -42,37 +42,37 @@ FRACTION_MIN = 0.70
 DEVIATION_MAX = 0.025
 CONFIRM_BLOCKS = 6
 RELEASE_BLOCKS = 5
+SPAN = HOP + FRAME
 
 _DBM0_POWER = (32767.0 * 10 ** (-3.17 / 20)) ** 2 / 2  # power of a 0 dBm0 sine
 
 
-def _analysis_matrix(rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (2 * (HOP + FRAME)) x (2 * 8 * BLOCKS + BLOCKS) analysis matrix.
+def _analysis_matrices(rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matrices over the last HOP + FRAME samples (x) and their squares.
 
-    The input vector is [x, x**2] over the last HOP + FRAME samples; outputs
-    are Re and Im of each block's spectrum (block-major), scaled so that
-    re**2 + im**2 is a tone's power in 0 dBm0 units, then each block's
-    Hann-weighted mean power in the same units.
+    ``x @ spectrum`` gives Re then Im of every block's spectrum at the eight
+    frequencies (block-major), scaled so that re**2 + im**2 is a tone's power
+    in 0 dBm0 units; ``x**2 @ energy`` gives each block's Hann-weighted mean
+    power in the same units; ``(re**2, im**2) @ summing`` adds up the DTMF
+    bins of each block, for the quick check.
     """
     n = np.arange(WIN)
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * (n + 0.5) / WIN)
-    span = HOP + FRAME
-    freqs = np.array(FREQS)
-    nf = len(freqs)
-    m = np.zeros((2 * span, 2 * nf * BLOCKS + BLOCKS))
+    nf = len(FREQS)
+    spectrum = np.zeros((SPAN, 2 * nf * BLOCKS))
+    energy = np.zeros((SPAN, BLOCKS))
+    summing = np.zeros((2 * nf * BLOCKS, BLOCKS))
     amp = math.sqrt(2 / _DBM0_POWER) / hann.sum()
-    arg = 2 * np.pi * np.outer(n, freqs) / rate
+    arg = 2 * np.pi * np.outer(n, FREQS) / rate
     for b in range(BLOCKS):
         rows = slice(b * HOP, b * HOP + WIN)
-        m[rows, b * nf : (b + 1) * nf] = amp * hann[:, None] * np.cos(arg)
-        m[rows, (BLOCKS + b) * nf : (BLOCKS + b + 1) * nf] = -amp * hann[:, None] * np.sin(arg)
-        m[span + b * HOP : span + b * HOP + WIN, 2 * nf * BLOCKS + b] = hann / hann.sum() / _DBM0_POWER
-    # Summing matrix for the fast check: total DTMF-bin power of each block.
-    s = np.zeros((2 * nf * BLOCKS, BLOCKS))
-    for b in range(BLOCKS):
-        s[b * nf : (b + 1) * nf, b] = 1
-        s[(BLOCKS + b) * nf : (BLOCKS + b + 1) * nf, b] = 1
-    return m.astype(np.float32), s.astype(np.float32)
+        re_cols = slice(b * nf, (b + 1) * nf)
+        im_cols = slice((BLOCKS + b) * nf, (BLOCKS + b + 1) * nf)
+        spectrum[rows, re_cols] = amp * hann[:, None] * np.cos(arg)
+        spectrum[rows, im_cols] = -amp * hann[:, None] * np.sin(arg)
+        energy[rows, b] = hann / hann.sum() / _DBM0_POWER
+        summing[re_cols, b] = summing[im_cols, b] = 1
+    return spectrum.astype(np.float32), energy.astype(np.float32), summing.astype(np.float32)
 
 
 class DtmfDetector:
@@ -81,10 +81,7 @@ class DtmfDetector:
     def __init__(self, rate: int = RATE):
         if rate != RATE:
             raise ValueError(f"DtmfDetector works at {RATE} Hz, not {rate}; resample first")
-        self._m, self._sum = _analysis_matrix(rate)
-        nf = len(FREQS)
-        self._nf = nf
-        self._span = HOP + FRAME
+        self._spectrum, self._energy, self._summing = _analysis_matrices(rate)
         # Expected phase advance per hop of a tone exactly on each frequency,
         # and the largest allowed error (2.5% of the frequency).
         self._advance = [2 * math.pi * f * HOP / rate for f in FREQS]
@@ -96,9 +93,10 @@ class DtmfDetector:
 
     def reset(self) -> None:
         """Forget all history, as at the start of a call."""
-        self._buf = np.zeros(2 * self._span, np.float32)
-        self._sq = np.zeros(2 * self._nf * BLOCKS, np.float32)
-        self._prev = (0.0,) * (2 * self._nf)  # last block's spectrum: re..., im...
+        self._buf = np.zeros(SPAN, np.float32)
+        self._squares = np.zeros(SPAN, np.float32)
+        self._powers = np.zeros(2 * len(FREQS) * BLOCKS, np.float32)
+        self._prev_y = np.zeros(2 * len(FREQS) * BLOCKS, np.float32)
         self._run_key = ""
         self._run = 0
         self._held = ""
@@ -109,40 +107,39 @@ class DtmfDetector:
 
         Returns the keys confirmed in this frame, normally '' or one key.
         """
-        if isinstance(frame, (bytes, bytearray, memoryview)):
+        if type(frame) is not np.ndarray:
             frame = np.frombuffer(frame, "<i2")
         if len(frame) != FRAME:
             raise ValueError(f"a frame is {FRAME} samples ({2 * FRAME} bytes), got {len(frame)} samples")
-        buf, span = self._buf, self._span
-        buf[:HOP] = buf[FRAME:span]
-        buf[HOP:span] = frame
-        np.multiply(buf[:span], buf[:span], out=buf[span:])
-        y = buf @ self._m
-        nt = 2 * self._nf * BLOCKS
-        sq = np.square(y[:nt], out=self._sq)
-        candidates = (sq @ self._sum) - FRACTION_MIN * y[nt:] > self._level
-        if not candidates.any():
-            self._prev = y[BLOCKS * self._nf - self._nf : BLOCKS * self._nf].tolist() + y[
-                nt - self._nf : nt
-            ].tolist()
-            self._run_key, self._run = "", 0
-            if self._held:
-                self._gap += BLOCKS
-                if self._gap >= RELEASE_BLOCKS:
-                    self._held = ""
-            return ""
-        return self._blocks(y.tolist())
+        buf = self._buf
+        buf[:HOP] = buf[FRAME:]
+        buf[HOP:] = frame
+        y = np.dot(buf, self._spectrum)
+        tone = np.dot(np.square(y, out=self._powers), self._summing).tolist()
+        energy = np.dot(np.square(buf, out=self._squares), self._energy).tolist()
+        level = self._level
+        # Quick check: could any block hold enough tone energy to be valid?
+        candidates = [t > FRACTION_MIN * e + level for t, e in zip(tone, energy)]
+        prev_y, self._prev_y = self._prev_y, y
+        if True in candidates:
+            return self._blocks(y.tolist(), prev_y, candidates, energy)
+        self._run_key, self._run = "", 0
+        if self._held:
+            self._gap += BLOCKS
+            if self._gap >= RELEASE_BLOCKS:
+                self._held = ""
+        return ""
 
-    def _blocks(self, y: list[float]) -> str:
-        """The full per-block check and the duration state machine."""
-        nf = self._nf
-        nt = 2 * nf * BLOCKS
+    def _blocks(self, y: list[float], prev_y: np.ndarray, candidates: list[bool], energy: list[float]) -> str:
+        """The full check of candidate blocks and the duration state machine."""
+        nf = len(FREQS)
+        last = BLOCKS - 1
+        prev = prev_y[last * nf : BLOCKS * nf].tolist() + prev_y[(BLOCKS + last) * nf :].tolist()
         out = ""
-        prev = self._prev
         for b in range(BLOCKS):
             re = y[b * nf : (b + 1) * nf]
             im = y[(BLOCKS + b) * nf : (BLOCKS + b + 1) * nf]
-            key = self._classify(re, im, prev, y[nt + b])
+            key = self._classify(re, im, prev, energy[b]) if candidates[b] else ""
             prev = re + im
             if key and key == self._run_key:
                 self._run += 1
@@ -158,22 +155,26 @@ class DtmfDetector:
             if not self._held and self._run >= CONFIRM_BLOCKS:
                 self._held, self._gap = self._run_key, 0
                 out += self._held
-        self._prev = prev
         return out
 
     def _classify(self, re: list[float], im: list[float], prev: list[float], energy: float) -> str:
         """The key this block is valid for, or ''."""
         power = [r * r + i * i for r, i in zip(re, im)]
-        low = max(range(4), key=power.__getitem__)
-        high = max(range(4, 8), key=power.__getitem__)
-        pl, ph = power[low], power[high]
+        low, pl = 0, power[0]
+        for k in 1, 2, 3:
+            if power[k] > pl:
+                low, pl = k, power[k]
+        high, ph = 4, power[4]
+        for k in 5, 6, 7:
+            if power[k] > ph:
+                high, ph = k, power[k]
         if pl < self._level or ph < self._level:
             return ""
         if not self._twist_lo * pl <= ph <= self._twist_hi * pl:
             return ""
         if pl + ph < FRACTION_MIN * energy:
             return ""
-        nf = self._nf
+        nf = len(FREQS)
         for k in (low, high):
             # Phase advance since the previous block: X_k * conj(X_prev).
             pr, pi = prev[k], prev[nf + k]
