@@ -1,0 +1,435 @@
+"""Speech recognition for ``<Gather input="speech">``, off the event loop.
+
+SpeechModels loads one model per language in a background thread when the
+box starts; SpeechSession recognises one utterance from 20 ms frames.
+
+    >>> models = SpeechModels({"ko-KR": "/var/lib/ivrbox/models/vosk-model-small-ko-0.22"})
+    >>> models.start()
+    >>> models.get("ko-KR") is None        # still loading: calls go on meanwhile
+    True
+    >>> models.wait()                      # doctest: +SKIP
+    >>> session = SpeechSession(models.get("ko-KR"), hints=["예약", "취소"],
+    ...                         speech_model="default", profanity_filter=True)  # doctest: +SKIP
+    >>> session.feed(frame)                # every 20 ms, never blocks     # doctest: +SKIP
+    >>> await session.result()             # doctest: +SKIP
+    ('예약', 0.93)
+
+The engine is a small interface (see Engine below); Vosk is the one in
+speech_vosk. A session runs each recognizer in its own worker thread: the
+loop only queues frames and reads events.
+
+With hints, a grammar recognizer built from them runs beside an open one;
+its result wins unless it is empty, holds the unknown-word token, or (for
+``default`` and ``phone_call``) its confidence is low, in which case the
+open recognizer's free text is the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import queue
+import re
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+HERE = Path(__file__).parent
+MAX_HINTS = 500
+MAX_HINT_CHARS = 100
+SPEECH_MODELS = ("default", "numbers_and_commands", "phone_call")
+# A grammar result of the open-vocabulary speech models below this mean word
+# confidence is replaced by the free-text result.
+GRAMMAR_MIN_CONFIDENCE = 0.5
+PARTIAL_EVERY_FRAMES = 5            # partial results every 100 ms of audio
+_BATCH_FRAMES = 50                  # a lagging worker catches up 1 s at a time
+
+
+class ModelError(Exception):
+    """A model directory cannot be used; the message says why."""
+
+
+@dataclass
+class Word:
+    text: str
+    conf: float
+    unknown: bool = False           # the engine's "not in the grammar" token
+
+
+class Stream(Protocol):
+    """One recognizer over one stream of 16-bit PCM. Called from one worker thread."""
+
+    def accept(self, pcm: bytes) -> bool: ...     # True at the end of an utterance
+    def partial(self) -> str: ...
+    def take(self) -> list[Word]: ...             # the utterance that just ended
+    def finish(self) -> list[Word]: ...           # the rest; the stream is done
+
+
+class Model(Protocol):
+    name: str
+    language: str
+    grammars: bool                                # grammar_stream() is supported
+
+    def unknown_words(self, phrase: str) -> list[str]: ...
+    def open_stream(self, rate: int) -> Stream: ...
+    def grammar_stream(self, rate: int, phrases: list[str]) -> Stream: ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def load(self, path: str, language: str) -> Model: ...  # raises ModelError
+
+
+@functools.cache
+def model_table() -> dict:
+    """speech_models.toml: per BCP-47 tag, the model archive and its number words."""
+    with (HERE / "speech_models.toml").open("rb") as f:
+        return tomllib.load(f)["models"]
+
+
+def number_words(language: str) -> list[str]:
+    entry = _lookup(model_table(), language)
+    return list(entry.get("numbers", [])) if entry else []
+
+
+def _lookup(table: dict, language: str):
+    key = language.casefold()
+    return next((v for k, v in table.items() if k.casefold() == key), None)
+
+
+_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class SpeechModels:
+    """Loads each configured language's model once, in a background thread, at start;
+    the box answers calls meanwhile."""
+
+    def __init__(self, paths: dict[str, str], engine: Engine | None = None) -> None:
+        if not isinstance(paths, dict):
+            raise TypeError(f"speech model paths must be a dict of language -> directory, got {paths!r}")
+        for language, path in paths.items():
+            if not isinstance(language, str) or not _TAG.match(language):
+                raise ValueError(f"speech model language {language!r} is not a BCP-47 tag such as 'en-US'")
+            if not isinstance(path, str) or not path:
+                raise ValueError(f"speech model for {language!r}: expected a directory path, got {path!r}")
+        if engine is None:
+            from firmware_app.listen.speech_vosk import VoskEngine
+
+            engine = VoskEngine()
+        self.paths = dict(paths)
+        self.engine = engine
+        self._loaded: dict[str, Model] = {}
+        self._failed: dict[str, str] = {}
+        self.load_seconds: dict[str, float] = {}
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin loading, one model after the other, in a daemon thread. Safe to call twice."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._load_all, name="speech-models", daemon=True)
+            self._thread.start()
+
+    def _load_all(self) -> None:
+        import time
+
+        for language, path in self.paths.items():
+            began = time.perf_counter()
+            try:
+                self._loaded[language] = self.engine.load(path, language)
+            except ModelError as e:
+                self._failed[language] = str(e)
+            except Exception as e:      # noqa: BLE001 - any engine failure is a reason to report
+                self._failed[language] = f"{type(e).__name__}: {e}"
+            self.load_seconds[language] = time.perf_counter() - began
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every model has loaded or failed; False on timeout."""
+        self.start()
+        return self._done.wait(timeout)
+
+    def _key(self, language: str) -> str | None:
+        key = language.casefold()
+        return next((k for k in self.paths if k.casefold() == key), None)
+
+    def get(self, language: str):
+        """The loaded model for LANGUAGE, or None (see why_missing)."""
+        key = self._key(language)
+        return self._loaded.get(key) if key else None
+
+    def why_missing(self, language: str) -> str:
+        """Why get(LANGUAGE) is None, as a sentence for a warning event; '' if it is not."""
+        key = self._key(language)
+        if key is None:
+            known = ", ".join(self.paths) or "none"
+            return f"no speech model configured for {language!r} (configured: {known})"
+        if key in self._loaded:
+            return ""
+        if key in self._failed:
+            return f"the speech model for {key!r} failed to load: {self._failed[key]}"
+        if self._thread is None:
+            return f"the speech model for {key!r} is not loading (SpeechModels.start() was not called)"
+        return f"the speech model for {key!r} is still loading"
+
+
+def parse_hints(value: str) -> list[str]:
+    """The ``hints`` attribute: comma-separated phrases."""
+    return [h.strip() for h in value.split(",") if h.strip()]
+
+
+def prepare_hints(hints: list[str], model: Model, extra: list[str] = ()) -> tuple[list[str], list[str]]:
+    """Grammar phrases from HINTS (Twilio's limits applied) plus EXTRA, and the warnings."""
+    if isinstance(hints, str) or not all(isinstance(h, str) for h in hints):
+        raise TypeError(f"hints must be a list of strings (see parse_hints), got {hints!r}")
+    warnings = []
+    if len(hints) > MAX_HINTS:
+        warnings.append(f"{len(hints)} hints given; only the first {MAX_HINTS} are used")
+        hints = hints[:MAX_HINTS]
+    phrases = []
+    for hint in hints:
+        if len(hint) > MAX_HINT_CHARS:
+            cut = hint[:MAX_HINT_CHARS]
+            cut = cut.rsplit(" ", 1)[0] if hint[MAX_HINT_CHARS] != " " and " " in cut else cut
+            warnings.append(f"hint {hint[:30]!r}... is {len(hint)} characters; "
+                            f"cut to {len(cut)} (at most {MAX_HINT_CHARS})")
+            hint = cut
+        phrase = " ".join(re.sub(r"[^\w' ]+", " ", hint).lower().split())
+        if phrase:
+            phrases.append(phrase)
+    if phrases and not model.grammars:
+        warnings.append(f"the {model.language} model cannot use a grammar; hints only reach free-text recognition")
+        return [], warnings
+    grammar = []
+    for phrase in phrases:
+        unknown = model.unknown_words(phrase)
+        if unknown:
+            warnings.append(f"hint {phrase!r}: the {model.language} model does not know "
+                            f"{', '.join(map(repr, unknown))}; only free text can match it")
+        elif phrase not in grammar:
+            grammar.append(phrase)
+    if grammar:
+        grammar += [w for w in extra if w not in grammar and not model.unknown_words(w)]
+    return grammar, warnings
+
+
+@functools.cache
+def _profanity() -> frozenset[str]:
+    lines = (HERE / "profanity.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip().casefold() for w in lines if w.strip() and not w.startswith("#"))
+
+
+def mask_profanity(text: str) -> str:
+    """Replace all but the first letter of each profane word with '*' ('fuck' -> 'f***')."""
+    words = _profanity()
+    return re.sub(r"\w+(?:'\w+)?", lambda m: m[0][0] + "*" * (len(m[0]) - 1)
+                  if m[0].casefold() in words else m[0], text)
+
+
+_STOP = object()
+
+
+class _Lane:
+    """One recognizer in its own thread, fed through a queue."""
+
+    def __init__(self, session: SpeechSession, make_stream, primary: bool) -> None:
+        self.session = session
+        self.make_stream = make_stream
+        self.primary = primary
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._done = False
+        self.words: list[Word] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self.run, name="speech", daemon=True)
+        self.thread.start()
+
+    def put(self, item) -> bool:
+        """Queue ITEM; False if the worker has already finished."""
+        with self._lock:
+            if not self._done:
+                self.inbox.put(item)
+            return not self._done
+
+    def run(self) -> None:
+        try:
+            self._work()
+        finally:
+            with self._lock:
+                self._done = True
+            while True:                 # answer whoever asked after the end
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, tuple):
+                    self.session._resolve(item[1], None)
+
+    def _work(self) -> None:
+        try:
+            stream = self.make_stream()
+        except BaseException as e:      # noqa: BLE001 - reported through result()
+            self.error = e
+            stream = None
+        frames = 0
+        held = None
+        while True:
+            item = held if held is not None else self.inbox.get()
+            held = None
+            if isinstance(item, bytes):
+                chunk = [item]
+                while len(chunk) < _BATCH_FRAMES:
+                    try:
+                        nxt = self.inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if not isinstance(nxt, bytes):
+                        held = nxt
+                        break
+                    chunk.append(nxt)
+                if stream is None:
+                    continue
+                before = frames
+                frames += len(chunk)
+                if stream.accept(b"".join(chunk)):
+                    ended = stream.take()
+                    self.words += ended
+                    if self.primary and any(not w.unknown for w in ended):
+                        self.session._post(("endpoint",))
+                elif self.primary and frames // PARTIAL_EVERY_FRAMES != before // PARTIAL_EVERY_FRAMES:
+                    self.session._partial(self.words, stream.partial())
+            elif item is _STOP:
+                return
+            else:
+                kind, future = item
+                if kind == "finish":
+                    if stream is not None:
+                        self.words += stream.finish()
+                    self.session._resolve(future, self.words)
+                    return
+                self.session._resolve(future, None)
+
+
+class SpeechSession:
+    """One utterance. Created by the <Gather> when input includes speech.
+
+    ``events`` receives ``("partial", text, stability)`` as the partial result
+    changes and ``("endpoint",)`` when the recognizer hears the end of an
+    utterance. ``warnings`` lists problems with the hints, for warning events.
+    """
+
+    def __init__(self, model, *, hints: list[str], speech_model: str, profanity_filter: bool,
+                 rate: int = 8000) -> None:
+        if model is None:
+            raise ValueError("no speech model: check SpeechModels.get() and why_missing() first")
+        if speech_model not in SPEECH_MODELS:
+            raise ValueError(f"speechModel {speech_model!r} is not one of {', '.join(SPEECH_MODELS)}")
+        if not isinstance(profanity_filter, bool):
+            raise TypeError(f"profanity_filter must be True or False, got {profanity_filter!r}")
+        if not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"rate must be a positive sample rate in Hz, got {rate!r}")
+        self._loop = asyncio.get_running_loop()
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.profanity_filter = profanity_filter
+        self.constrained = speech_model == "numbers_and_commands"
+        numbers = number_words(model.language) if self.constrained else []
+        self.grammar, self.warnings = prepare_hints(list(hints) if isinstance(hints, tuple) else hints,
+                                                    model, numbers)
+        self._last_partial: list[str] = []
+        self._result: tuple[str, float] | None = None
+        self._closed = False
+        open_lane = functools.partial(model.open_stream, rate)
+        if self.grammar:
+            self._lanes = [_Lane(self, functools.partial(model.grammar_stream, rate, self.grammar), True),
+                           _Lane(self, open_lane, False)]
+        else:
+            self._lanes = [_Lane(self, open_lane, True)]
+
+    # -- called from worker threads
+    def _post(self, event: tuple) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:            # the loop is gone: nobody is listening
+            pass
+
+    def _resolve(self, future: asyncio.Future, value) -> None:
+        def settle():
+            if not future.done():
+                future.set_result(value)
+        try:
+            self._loop.call_soon_threadsafe(settle)
+        except RuntimeError:
+            pass
+
+    def _partial(self, done: list[Word], partial: str) -> None:
+        words = [w.text for w in done if not w.unknown] + partial.split()
+        if not words or words == self._last_partial:
+            return
+        same = sum(1 for a, b in zip(words, self._last_partial) if a == b)
+        self._last_partial = words
+        text = " ".join(words)
+        self._post(("partial", mask_profanity(text) if self.profanity_filter else text,
+                    round(same / len(words), 2)))
+
+    # -- called on the loop
+    def feed(self, frame: bytes) -> None:
+        """Queue one frame of audio; returns at once. Ignored once result() or close() ran."""
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            raise TypeError(f"feed() takes PCM bytes, got {type(frame).__name__}")
+        if self._result is None and not self._closed:
+            frame = bytes(frame)
+            for lane in self._lanes:
+                lane.put(frame)
+
+    async def _ask(self, lane: _Lane, kind: str):
+        future = self._loop.create_future()
+        if not lane.put((kind, future)):
+            return None
+        return await future
+
+    async def settle(self) -> None:
+        """Wait until every frame fed so far has been processed by every recognizer."""
+        if self._result is None and not self._closed:
+            await asyncio.gather(*(self._ask(lane, "settle") for lane in self._lanes))
+
+    async def result(self) -> tuple[str, float]:
+        """End the utterance: (SpeechResult, Confidence 0.0-1.0). Later calls return the same."""
+        if self._result is not None:
+            return self._result
+        if self._closed:
+            raise RuntimeError("result() after close()")
+        primary = self._lanes[0]
+        words = await self._ask(primary, "finish")
+        if primary.error:
+            raise primary.error
+        if len(self._lanes) == 2:
+            fallback = self._lanes[1]
+            heard = [w for w in words if not w.unknown]
+            conf = _mean(heard)
+            floor = 0.0 if self.constrained else GRAMMAR_MIN_CONFIDENCE
+            if not heard or len(heard) < len(words) or conf < floor:
+                free = await self._ask(fallback, "finish")
+                if free and not fallback.error:
+                    words = free
+            else:
+                fallback.put(_STOP)
+        words = [w for w in words if not w.unknown]
+        text = " ".join(w.text for w in words)
+        if self.profanity_filter:
+            text = mask_profanity(text)
+        self._result = (text, round(_mean(words), 4))
+        return self._result
+
+    def close(self) -> None:
+        """Stop the recognizers without a result. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            for lane in self._lanes:
+                lane.put(_STOP)
+
+
+def _mean(words: list[Word]) -> float:
+    return sum(w.conf for w in words) / len(words) if words else 0.0

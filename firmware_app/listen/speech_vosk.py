@@ -1,0 +1,190 @@
+"""The Vosk engine behind firmware_app.listen.speech.
+
+A Vosk model directory holds ``am/final.mdl``, ``conf/model.conf`` and a
+graph: either a fixed ``graph/HCLG.fst`` (big models, no grammars) or the
+lookahead pair ``graph/HCLr.fst`` + ``graph/Gr.fst`` (small models), which
+accepts a runtime grammar. The grammar only understands words of the
+model's vocabulary; Vosk silently drops any other word, so the vocabulary
+is read here (``graph/words.txt``, else the symbol table inside ``Gr.fst``)
+and a hint with unknown words is reported instead of being mangled.
+
+    >>> engine = VoskEngine()
+    >>> model = engine.load("/var/lib/ivrbox/models/vosk-model-small-ko-0.22", "ko-KR")  # doctest: +SKIP
+    >>> stream = model.grammar_stream(8000, ["예약", "취소"])                   # doctest: +SKIP
+    >>> stream.accept(pcm)                                                      # doctest: +SKIP
+    >>> stream.finish()                                                         # doctest: +SKIP
+    [Word(text='예약', conf=1.0)]
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from firmware_app.listen.speech import ModelError, Word
+
+_FST_MAGIC = 2125659606
+_SYMBOLS_MAGIC = 2125658996
+# Tokens a Vosk model may use for "something outside the grammar".
+_UNK_TOKENS = ("[unk]", "<UNK>", "<unk>")
+
+
+class Vocabulary:
+    """The model's words, kept as a sorted array of hashes (a few MB for 500k words)."""
+
+    def __init__(self, words) -> None:
+        self._hashes = np.unique(np.fromiter((hash(w) for w in words), dtype=np.int64))
+
+    def __contains__(self, word: str) -> bool:
+        h = hash(word)
+        i = int(np.searchsorted(self._hashes, h))
+        return i < len(self._hashes) and int(self._hashes[i]) == h
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+
+def _words_txt(path: Path):
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield line.split()[0]
+
+
+def _fst_symbols(path: Path) -> list[str]:
+    """The input symbol table stored in an OpenFst binary file's header."""
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        pos = 0
+
+        def take(fmt: str):
+            nonlocal pos
+            (value,) = struct.unpack_from(fmt, data, pos)
+            pos += struct.calcsize(fmt)
+            return value
+
+        def skip_text():
+            nonlocal pos
+            pos += 4 + take("<i")
+
+        try:
+            if take("<i") != _FST_MAGIC:
+                raise ModelError(f"{path} is not an OpenFst file")
+            skip_text(), skip_text()            # fst type, arc type
+            take("<i")                          # version
+            flags = take("<i")
+            pos += 8 * 4                        # properties, start, states, arcs
+            if not flags & 1 or take("<i") != _SYMBOLS_MAGIC:
+                raise ModelError(f"{path} carries no word list")
+            skip_text()                         # table name
+            pos += 8                            # available key
+            words = []
+            for _ in range(take("<q")):
+                n = take("<i")
+                words.append(data[pos:pos + n].decode("utf-8", "replace"))
+                pos += n + 8
+            return words
+        except struct.error:
+            raise ModelError(f"{path} has a truncated word list") from None
+
+
+class VoskStream:
+    """One recognizer over one stream of 16-bit PCM."""
+
+    def __init__(self, recognizer) -> None:
+        self._rec = recognizer
+        self._rec.SetWords(True)
+
+    def accept(self, pcm: bytes) -> bool:
+        """Feed audio; True when Vosk detected the end of an utterance."""
+        return bool(self._rec.AcceptWaveform(pcm))
+
+    def partial(self) -> str:
+        return _strip_unk(json.loads(self._rec.PartialResult()).get("partial", ""))
+
+    def take(self) -> list[Word]:
+        """The words of the utterance that just ended (after accept() returned True)."""
+        return _words(self._rec.Result())
+
+    def finish(self) -> list[Word]:
+        """The words of the audio not yet returned, ending the stream."""
+        return _words(self._rec.FinalResult())
+
+
+def _strip_unk(text: str) -> str:
+    return " ".join(w for w in text.split() if w not in _UNK_TOKENS)
+
+
+def _words(result_json: str) -> list[Word]:
+    result = json.loads(result_json)
+    return [Word(w["word"], float(w.get("conf", 1.0)), unknown=w["word"] in _UNK_TOKENS)
+            for w in result.get("result", [])]
+
+
+class VoskModel:
+    """A loaded Vosk model: makes streams, knows its vocabulary."""
+
+    def __init__(self, path: Path, language: str, model, vocabulary: Vocabulary | None,
+                 grammars: bool) -> None:
+        self.path = path
+        self.language = language
+        self.name = path.name
+        self._model = model
+        self.vocabulary = vocabulary
+        self.grammars = grammars
+        self.unk = next((t for t in _UNK_TOKENS if vocabulary is not None and t in vocabulary), None)
+
+    def unknown_words(self, phrase: str) -> list[str]:
+        """Words of PHRASE this model cannot recognise (none if the vocabulary is unknown)."""
+        if self.vocabulary is None:
+            return []
+        return [w for w in phrase.split() if w not in self.vocabulary]
+
+    def open_stream(self, rate: int) -> VoskStream:
+        from vosk import KaldiRecognizer
+
+        return VoskStream(KaldiRecognizer(self._model, rate))
+
+    def grammar_stream(self, rate: int, phrases: list[str]) -> VoskStream:
+        """A recognizer that only hears PHRASES (plus the model's unknown-word token)."""
+        from vosk import KaldiRecognizer
+
+        grammar = list(phrases) + ([self.unk] if self.unk else [])
+        # ensure_ascii=False: Vosk's JSON reader does not decode \\u escapes.
+        return VoskStream(KaldiRecognizer(self._model, rate, json.dumps(grammar, ensure_ascii=False)))
+
+
+class VoskEngine:
+    name = "vosk"
+
+    def load(self, path: str, language: str) -> VoskModel:
+        """Load the LANGUAGE model in directory PATH; raises ModelError saying what is wrong."""
+        root = Path(path)
+        if not root.exists():
+            raise ModelError(f"{root} does not exist")
+        if not root.is_dir():
+            raise ModelError(f"{root} is not a directory")
+        missing = [p for p in ("am/final.mdl", "conf/model.conf") if not (root / p).is_file()]
+        graph = root / "graph"
+        lookahead = (graph / "HCLr.fst").is_file() and (graph / "Gr.fst").is_file()
+        if not lookahead and not (graph / "HCLG.fst").is_file():
+            missing.append("graph/HCLG.fst or graph/HCLr.fst + graph/Gr.fst")
+        if missing:
+            raise ModelError(f"{root} is not a Vosk model: missing {', '.join(missing)}")
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        try:
+            model = vosk.Model(str(root))
+        except Exception as e:
+            raise ModelError(f"Vosk could not read {root} ({e}); a file in it is damaged "
+                             "or from an incompatible Vosk version") from None
+        vocabulary = None
+        if (graph / "words.txt").is_file():
+            vocabulary = Vocabulary(_words_txt(graph / "words.txt"))
+        elif lookahead:
+            vocabulary = Vocabulary(_fst_symbols(graph / "Gr.fst"))
+        return VoskModel(root, language, model, vocabulary, grammars=lookahead)

