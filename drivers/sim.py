@@ -136,7 +136,7 @@ class SimLine(Line):
             elif kind == "dtmf":
                 from firmware_app.listen.tones import dtmf_audio
 
-                self.tone_onsets.append(self.frames * FRAME_SECONDS)
+                self.tone_onsets.append((self.frames - 1) * FRAME_SECONDS)
                 for frame in _frames(dtmf_audio(arg).tobytes()):
                     yield frame
             elif kind == "key":
