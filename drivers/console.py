@@ -18,7 +18,7 @@ import sys
 import termios
 import tty
 
-from .line import FRAME_SECONDS, SILENCE, CallInfo, HungUp, Line
+from .line import FRAME_SECONDS, SILENCE, CallInfo, HungUp, Line, LineError
 
 KEYS = set("0123456789*#ABCDabcd")
 
@@ -46,8 +46,8 @@ class ConsoleLine(Line):
             from .sound import Speaker
 
             self.speaker = Speaker(self.speaker_name)
-            self.speaker.open()
-        except Exception as e:  # no sound card is normal on a console
+            await self.speaker.open()
+        except Exception as e:  # no sound card (or no PortAudio) is normal on a console
             self.speaker = None
             self._say(f"(no sound output: {e}; prompts are printed only)")
 
@@ -58,7 +58,7 @@ class ConsoleLine(Line):
             termios.tcsetattr(fd, termios.TCSADRAIN, self._saved_tty)
             self._saved_tty = None
         if self.speaker is not None:
-            self.speaker.close()
+            await self.speaker.close()
 
     def _on_input(self) -> None:
         data = os.read(self.stdin.fileno(), 64).decode(errors="ignore")
@@ -105,7 +105,11 @@ class ConsoleLine(Line):
 
     async def write_frame(self, frame: bytes) -> None:
         if self.speaker is not None:
-            self.speaker.write(frame)
+            try:
+                await self.speaker.write_frame(frame)
+            except LineError as e:
+                self._say(f"(sound output lost: {e}; prompts are printed only)")
+                self.speaker = None
 
     def observe(self, event: dict) -> None:
         name = event["event"]

@@ -177,14 +177,16 @@ class Call:
                 await self.line.write_frame(self.player.next_frame())
         except HungUp:
             self._caller_gone.set()
-        except LineError as e:
-            self.emit("error", code=0, message=f"the line failed: {e}")
+        except Exception as e:
+            self.emit("error", code=0, message=f"the line failed: {type(e).__name__}: {e}")
             self._end("box", reason="line failure")
             self._caller_gone.set()
+            if not isinstance(e, LineError):
+                raise
 
     def _line_event(self, ev) -> None:
         if ev.kind in ("key", "dtmf"):
-            self._digit(str(ev.value), "keypad" if ev.kind == "key" else "line")
+            self._digit(str(ev.value), "keypad" if ev.kind == "key" else "modem")
         elif ev.kind == "hangup" or (ev.kind == "hook" and ev.value == "on"):
             self._caller_gone.set()
 

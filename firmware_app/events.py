@@ -41,8 +41,16 @@ def json_printer(stream: TextIO) -> Callable[[dict], None]:
     return sink
 
 
+STANDARD_PARAMS = {"CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus", "Direction", "ApiVersion"}
+
+
 def log_line(record: dict) -> str:
-    """One operator-readable line: ``CA1234… 12.34 gather dtmf digits=12``."""
+    """One operator-readable line: ``CA1234… 12.34s gather input=dtmf digits=12``.
+
+    A request shows only what the caller added to Twilio's standard parameters.
+    """
+    if "params" in record:
+        record = {**record, "params": {k: v for k, v in record["params"].items() if k not in STANDARD_PARAMS}}
     fields = " ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
                       for k, v in record.items() if k not in ("t", "event", "call") and v not in (None, "", {}))
     return f"{record.get('call', '-')} {record['t']:7.2f}s {record['event']} {fields}".rstrip()

@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config (default: /etc/ivrbox/config.toml, else the bundled one)")
     p.add_argument("--line", help="override [line] url, e.g. console:, modem:///dev/ttyACM0, sound://USB")
     p.add_argument("--calls", type=int, default=0, help="stop after this many calls (default: run forever)")
+    p.add_argument("--verbose", action="store_true", help="log every call event even on the console line")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,7 +26,6 @@ def main(args: argparse.Namespace) -> int:
 
     from ..config import ConfigError, load
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         config = load(args.config)
         if args.line:
@@ -33,6 +33,10 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"ivrbox run: {e}", file=sys.stderr)
         return 2
+    # The console line prints the call itself; the log would only repeat it.
+    quiet = config["line"]["url"].startswith("console:") and not args.verbose
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         asyncio.run(serve(config, args.calls))
     except LineError as e:
