@@ -108,6 +108,7 @@ class ModemLine(Line):
         self._mode = "command"
         self._stream_wanted = False
         self._linebuf = bytearray()
+        self._after_connect = False
         self._parser = DleParser()
         self._pcm = bytearray()
         self._codec = CODECS["linear"]
@@ -148,24 +149,33 @@ class ModemLine(Line):
         self._in_call = False
 
     async def wait_for_call(self) -> CallInfo:
-        rings, fields, told = 0, {}, False
+        rings, fields, told, last = 0, {}, False, 0.0
         while True:
             if self._failed:
                 raise self._failed
             waiting = rings or fields
-            timeout = self.ring_gap if waiting else (self.keepalive or None)
+            if waiting:
+                timeout = max(0.0, last + self.ring_gap - time.monotonic())
+            else:
+                timeout = self.keepalive or None
             try:
-                line = await asyncio.wait_for(self._unsolicited.get(), timeout)
-            except TimeoutError:
-                if waiting:
-                    who = caller_fields(fields)["caller"] or "an unknown caller"
-                    log.info("missed call from %s after %d ring(s)", who, rings)
-                    rings, fields, told = 0, {}, False
+                if self._unsolicited.empty():
+                    when, line = await asyncio.wait_for(self._unsolicited.get(), timeout)
                 else:
+                    when, line = self._unsolicited.get_nowait()
+            except TimeoutError:
+                when, line = None, None
+            if waiting and (when is None or when - last > self.ring_gap):
+                who = caller_fields(fields)["caller"] or "an unknown caller"
+                log.info("missed call from %s after %d ring(s)", who, rings)
+                rings, fields, told = 0, {}, False
+            if line is None:
+                if not waiting:
                     await self.command("AT")
                 continue
             if isinstance(line, Exception):
                 raise line
+            last = when
             cid = parse_cid_line(line)
             if cid:
                 fields[cid[0]] = cid[1]
@@ -206,6 +216,12 @@ class ModemLine(Line):
             self._in_call = False
             return
         self._in_call = False
+        if self._gone and not self._ended.is_set():
+            # After the far end goes, many modems end the stream themselves.
+            try:
+                await asyncio.wait_for(self._ended.wait(), 0.3)
+            except TimeoutError:
+                pass
         if not self._ended.is_set():
             for stop in STREAM_STOPS:
                 await self._write(stop)
@@ -424,6 +440,11 @@ class ModemLine(Line):
     def _take(self, data: bytes) -> None:
         while data:
             if self._mode == "stream":
+                if self._after_connect:
+                    # CONNECT ends in CR LF; the LF may come in the next read.
+                    self._after_connect = False
+                    data = data[1:] if data[:1] == b"\n" else data
+                    continue
                 audio, events, rest = self._parser.feed(data)
                 if audio:
                     self._pcm += self._codec.decode(audio)
@@ -454,6 +475,7 @@ class ModemLine(Line):
                 self._call(self._on_line, line)
                 if line == "CONNECT" and self._stream_wanted:
                     self._mode, self._parser = "stream", DleParser()
+                    self._after_connect = True
                     self._pcm.clear()
                     data = bytes(self._linebuf)
                     self._linebuf.clear()
@@ -469,7 +491,7 @@ class ModemLine(Line):
                 future.set_result((line, body))
                 return
         if line == "RING" or parse_cid_line(line):
-            self._unsolicited.put_nowait(line)
+            self._unsolicited.put_nowait((time.monotonic(), line))
         elif pending:
             pending[1].append(line)
         else:
@@ -509,7 +531,7 @@ class ModemLine(Line):
         if self._pending and not self._pending[2].done():
             self._pending[2].set_exception(self._failed)
         self._frames.put_nowait(self._failed)
-        self._unsolicited.put_nowait(self._failed)
+        self._unsolicited.put_nowait((time.monotonic(), self._failed))
 
     def _tell_caller_id(self, fields: dict) -> None:
         who = caller_fields(fields)

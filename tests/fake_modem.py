@@ -206,7 +206,7 @@ class FakeModem:
         """The far end goes away: the modem reports ``<DLE>code`` (and ends the stream)."""
         self._send(b"\x10" + code.encode())
         if end:
-            self._finish_stream()
+            self.end_stream()
 
     def wedge(self, until: str = "reopen") -> None:
         """Stop answering; ``until`` is ``"reopen"`` (closing the port frees it) or ``"never"``."""
@@ -251,7 +251,7 @@ class FakeModem:
                 self._input(data)
             else:
                 self._opened()
-            if time.monotonic() >= tick:
+            if self._out or time.monotonic() >= tick:
                 tick = time.monotonic() + 0.02
                 self._pump()
 
@@ -323,7 +323,7 @@ class FakeModem:
                     audio.append(DLE)
                 elif byte in self.stops:
                     self.received += decode(self.codec, bytes(audio))
-                    self._finish_stream()
+                    self.end_stream()
                     self.streaming = False
                     return i
             elif byte == DLE:
@@ -333,7 +333,7 @@ class FakeModem:
         self.received += decode(self.codec, bytes(audio))
         return i
 
-    def _finish_stream(self) -> None:
+    def end_stream(self) -> None:
         """Queue the end of the voice stream; silence stops once it is sent."""
 
         def stop():
@@ -344,12 +344,15 @@ class FakeModem:
             self._out.append(stop)
 
     def _command(self, line: str) -> None:
+        # Like a real modem, skip whatever comes before "AT" on the line.
+        start = line.upper().find("AT")
+        if start < 0:
+            return
+        line = line[start:]
         self.commands.append(line)
         cmd = line.upper().replace(" ", "")
         ok, error = "OK", "ERROR"
         m = self.model
-        if not cmd.startswith("AT"):
-            return
         if cmd in ("AT", "ATV1", "ATE1", "AT+VCID=1", "AT#CID=1") or cmd.startswith("AT+VSD"):
             if cmd == "ATE1":
                 self.echo = True
