@@ -80,6 +80,7 @@ class SimLine(Line):
         self.language = "en-US"
         self.tone_onsets: list[float] = []
         self._source = None
+        self._wavs = {arg: _read_audio(arg) for kind, _, arg in self.steps if kind == "wav"}
 
     async def wait_for_call(self) -> CallInfo:
         return self.info
@@ -149,7 +150,7 @@ class SimLine(Line):
                 for frame in _frames(pcm):
                     yield frame
             elif kind == "wav":
-                for frame in _frames(_read_audio(arg)):
+                for frame in _frames(self._wavs[arg]):
                     yield frame
             elif kind == "hangup":
                 raise HungUp("the caller hung up")

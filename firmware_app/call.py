@@ -215,7 +215,13 @@ class Call:
                   params=request.params)
         with self.clock.hold():
             response = await self.web.fetch(request)
+        self._notes(response)
         return parse(response.body, response.url)
+
+    def _notes(self, response) -> None:
+        """Emit what the web stack did on the way: an error it recovered from, a fallback, queued input."""
+        for note in getattr(response, "notes", ()):
+            self.emit(**note)
 
     async def _speak(self, pcm: bytes) -> None:
         await self._answer()
@@ -240,6 +246,7 @@ class Call:
         try:
             with self.clock.hold():
                 response = await self.web.fetch(Request("GET", verb.url, {}, kind="audio"))
+                self._notes(response)
                 pcm = decode(response.body)
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=verb.url)
@@ -280,6 +287,8 @@ class Call:
 
         session = SpeechSession(model, hints=gather.hints, speech_model=gather.speech_model,
                                 profanity_filter=gather.profanity_filter)
+        for warning in session.warnings:
+            self.emit("warning", message=warning)
         return session, VoiceActivity()
 
     def partial_result(self, gather: Gather, text: str, stability: float, sequence: int) -> None:
