@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["run", "simulate", "dtmf"]
+COMMANDS = ["run", "simulate", "dtmf", "devices"]
 
 
 def build_parser() -> argparse.ArgumentParser:

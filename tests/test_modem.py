@@ -429,3 +429,11 @@ def test_usb_reset_of_a_tty_that_is_not_usb():
     with FakeModem() as fake:
         with pytest.raises(LineError, match="is not a USB device, so it cannot be reset"):
             usb_reset(fake.path)
+
+
+def test_a_port_another_program_holds():
+    import serial
+
+    with FakeModem() as fake, serial.Serial(fake.path, exclusive=True):
+        with pytest.raises(LineError, match=f"cannot open modem {fake.path}: locked by another program"):
+            run(line_for(fake).open())
