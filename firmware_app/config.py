@@ -65,6 +65,17 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "auth_token": (str, "", None),
         "fallback_url": (str, "", _url),
         "timeout": (float, 15.0, _positive),
+        "connect_timeout": (float, 2.0, _positive),
+    },
+    "cache": {
+        "dir": (str, "", None),
+    },
+    "outbox": {
+        "path": (str, "", None),
+    },
+    "offline": {
+        "flow": (str, "", _url),
+        "probe_interval": (float, 1.0, _positive),
     },
     "call": {
         "from": (str, "+15550100", None),

@@ -1,13 +1,35 @@
-"""Where the box gets its TwiML and audio: HTTP, the bundled flows, and (later) the cache and outbox."""
+"""Where the box gets its TwiML and audio: HTTP, the cache, the bundled flows, the outbox."""
 
 from .bundled import BundledFlows, Router
 from .client import FetchError, HttpClient, Request, Response
 
 
 def build_fetcher(config: dict):
-    """The fetch stack for a config: bundled flows for flows:/ URLs, HTTP for the rest."""
-    server = config["server"]
-    return Router(HttpClient(auth_token=server["auth_token"], timeout=server["timeout"]))
+    """The fetch stack for a config: the offline-first fetcher around the HTTP client.
+
+    A cache or outbox that cannot be opened (a full disk, a read-only mount)
+    does not stop the box: the first call reports it as an error event.
+    """
+    from .cache import Cache, CacheError, cache_dir
+    from .offline import OfflineFetcher
+    from .outbox import Outbox, OutboxError, outbox_path
+
+    server, offline = config["server"], config["offline"]
+    problems, cache, outbox = [], None, None
+    try:
+        cache = Cache(cache_dir(config))
+    except CacheError as e:
+        problems.append(f"{e}; running without a cache")
+    try:
+        outbox = Outbox(outbox_path(config))
+    except OutboxError as e:
+        problems.append(f"{e}; undelivered input is kept in memory only")
+    connect = min(server["connect_timeout"], server["timeout"])
+    return OfflineFetcher(
+        HttpClient(auth_token=server["auth_token"], timeout=server["timeout"], connect_timeout=connect),
+        quick=HttpClient(auth_token=server["auth_token"], timeout=connect, connect_timeout=connect),
+        cache=cache, outbox=outbox, fallback_url=server["fallback_url"], offline_flow=offline["flow"],
+        connect_timeout=connect, probe_interval=offline["probe_interval"], problems=problems)
 
 
 __all__ = ["BundledFlows", "FetchError", "HttpClient", "Request", "Response", "Router", "build_fetcher"]

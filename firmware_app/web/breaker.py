@@ -1,0 +1,68 @@
+"""The circuit breaker: one failure marks a server down until a probe sees it back.
+
+While a server is down, every fetch to it fails at once instead of making
+the caller wait out another connect timeout; the offline fetcher then goes
+straight to its fallbacks. A background task probes the server every
+``interval`` seconds and closes the breaker when it answers.
+
+    >>> breaker = Breaker(probe=lambda url: ..., interval=1.0)   # doctest: +SKIP
+    >>> breaker.trip("http://127.0.0.1:8080/ivr", "connection refused")  # doctest: +SKIP
+    >>> breaker.is_open("http://127.0.0.1:8080/other")           # doctest: +SKIP
+    True
+
+Breakers are per origin (scheme, host and port): a fallback_url on another
+host stays usable while the main server is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable
+from urllib.parse import urlsplit
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class Breaker:
+    def __init__(self, probe: Callable[[str], Awaitable[bool]], interval: float = 1.0,
+                 on_close: Callable[[str], None] | None = None):
+        self.probe = probe
+        self.interval = interval
+        self.on_close = on_close
+        self.opened: dict[str, tuple[float, str]] = {}  # origin -> (since, why)
+        self._watchers: dict[str, asyncio.Task] = {}
+
+    def is_open(self, url: str) -> bool:
+        return origin(url) in self.opened
+
+    def why(self, url: str) -> str:
+        since, why = self.opened[origin(url)]
+        return f"server unreachable for {time.monotonic() - since:.1f} s ({why}); waiting for it to come back"
+
+    def trip(self, url: str, why: str) -> None:
+        key = origin(url)
+        if key not in self.opened:
+            self.opened[key] = (time.monotonic(), why)
+        if key not in self._watchers or self._watchers[key].done():
+            self._watchers[key] = asyncio.get_running_loop().create_task(self._watch(key, url))
+
+    def close(self, url: str) -> None:
+        key = origin(url)
+        if self.opened.pop(key, None) is not None and self.on_close:
+            self.on_close(key)
+
+    async def _watch(self, key: str, url: str) -> None:
+        while key in self.opened:
+            await asyncio.sleep(self.interval)
+            if await self.probe(url):
+                self.close(url)
+
+    async def stop(self) -> None:
+        for task in self._watchers.values():
+            task.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        self._watchers.clear()
