@@ -120,7 +120,8 @@ class ModemLine(Line):
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._failed = None
+        self._failed = self._gone = None
+        self._unsolicited, self._frames = asyncio.Queue(), asyncio.Queue()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modem-write")
         try:
             await self._open_port()
@@ -197,7 +198,7 @@ class ModemLine(Line):
         self._gone = None
         self._frames = asyncio.Queue()
         self._ended.clear()
-        await self.command(f"AT+FCLASS=8")
+        await self.command("AT+FCLASS=8")
         await self.command(f"AT+VSM={self.offer.cml},8000")
         await self.command("AT+VLS=1", ok=("OK", "VCON"))
         self._codec = CODECS[self.offer.codec]
@@ -237,8 +238,7 @@ class ModemLine(Line):
         await self._quiet(0.15)
         await self.command("ATH0")
         await self.command("AT+FCLASS=0")
-        while not self._unsolicited.empty():
-            self._unsolicited.get_nowait()
+        self._unsolicited, self._frames = asyncio.Queue(), asyncio.Queue()
         log.info("hung up")
 
     async def read_frame(self) -> bytes:

@@ -437,3 +437,33 @@ def test_a_port_another_program_holds():
     with FakeModem() as fake, serial.Serial(fake.path, exclusive=True):
         with pytest.raises(LineError, match=f"cannot open modem {fake.path}: locked by another program"):
             run(line_for(fake).open())
+
+
+def test_unplugged_while_idle_then_replugged_under_the_same_by_id_name(tmp_path):
+    by_id = tmp_path / "usb-Conexant_USB_Modem-if00"
+    first, second = FakeModem(), FakeModem("cx93001")
+    os.symlink(first.path, by_id)
+
+    async def main():
+        line = open_line(f"modem://{by_id}?{FAST}&rings=1")
+        await line.open()
+        waiting = asyncio.ensure_future(line.wait_for_call())
+        await asyncio.sleep(0.1)
+        first.unplug()
+        with pytest.raises(LineError, match="went away"):
+            await waiting
+        await line.close()
+        os.remove(by_id)
+        os.symlink(second.path, by_id)
+        await line.open()
+        second.ring(1, cid=["NMBR=5550005"], cid_before_ring=True)
+        info = await line.wait_for_call()
+        await line.close()
+        return line, info
+
+    try:
+        line, info = run(main())
+    finally:
+        second.close()
+    assert info.caller == "5550005"
+    assert line.offer.codec == "linear"
