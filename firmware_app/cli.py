@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["run", "simulate", "dtmf", "devices"]
+COMMANDS = ["run", "simulate", "dtmf", "devices", "cache", "outbox"]
 
 
 def build_parser() -> argparse.ArgumentParser:
