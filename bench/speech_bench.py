@@ -3,7 +3,9 @@
 Speech comes from espeak-ng in several voices and speeds, goes through
 G.711 µ-law band-limited to 300-3400 Hz (sox), and is recognised free and
 with the command words as hints. Prints accuracy, real-time factor, the
-cost of finalising a result, model load time and RSS.
+cost of finalising a result, model load time and RSS, and the time from
+the end of the caller's speech to the action request in whole simulated
+calls (``ivrbox simulate``, speechTimeout="auto" against "1").
 
     python -m bench speech
 """
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +93,75 @@ def grammar_rtf(model, words: list[str]) -> float:
     return work / audio
 
 
+class _Server:
+    """A local HTTP server: /gN serves a speech gather whose action is /g(N+1); records request paths."""
+
+    def __init__(self, words: list[str], timeout: str, language: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hints = ", ".join(words)
+        paths = self.paths = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                n = int(self.path.lstrip("/g"))
+                paths.append(self.path)
+                body = (f'<Response><Gather input="speech" language="{language}" hints="{hints}" '
+                        f'speechTimeout="{timeout}" action="/g{n + 1}"/></Response>'
+                        if n < len(words) else "<Response><Hangup/></Response>").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/g0"
+
+
+def spoken(text: str, language: str) -> tuple[float, float]:
+    """(audio seconds, seconds to its last frame above -40 dBFS) of the simulator's caller saying TEXT."""
+    import numpy as np
+
+    from firmware_app.speak.tts import Synthesizer
+
+    pcm, _ = asyncio.run(Synthesizer().synth(text, "man", language))
+    frames = np.frombuffer(pcm[:len(pcm) // FRAME * FRAME], dtype="<i2").astype(float).reshape(-1, 160)
+    loud = np.flatnonzero(np.sqrt((frames ** 2).mean(axis=1)) > 32768 * 0.01)
+    return -(-len(pcm) // FRAME) * 0.02, (loud[-1] + 1) * 0.02   # the simulator pads the last frame
+
+
+def end_of_speech_to_action(language: str, path: str, words: list[str], timeout: str) -> list[float]:
+    """Call seconds from the end of each spoken word to its gather's action request, in one simulated call."""
+    import tempfile
+
+    gap = 4.0
+    caller = "wait:listen " + " ".join(f"say:'{w}' wait:{gap}" for w in words)
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as config:
+        config.write(f'[speech.models]\n"{language}" = "{path}"\n')
+        config.flush()
+        server = _Server(words, timeout, language)
+        out = subprocess.run([str(Path(sys.executable).with_name("ivrbox")), "simulate", server.url(),
+                              "--caller", caller, "--config", config.name, "--max-seconds", "120"],
+                             capture_output=True, text=True, check=True).stdout
+        server.httpd.shutdown()
+    events = [json.loads(line) for line in out.splitlines()]
+    requests = {e["url"].rsplit("/", 1)[1]: e["t"] for e in events if e["event"] == "request"}
+    t, delays = 0.02, []
+    for n, word in enumerate(words):
+        length, voiced = spoken(word, language)
+        delays.append(requests[f"g{n + 1}"] - (t + voiced))
+        t += length + gap
+    return delays
+
+
 def disk_mb(path: str) -> float:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
 
@@ -132,3 +204,9 @@ def main() -> None:
             print(f"{mode:6} {rtf:30.2f} {statistics.median(finals):18.0f} {max(finals):8.0f}")
         grammar = grammar_rtf(model, words)
         print(f"{'grammar recognizer alone':30} {grammar:6.3f}  (the hints mode's open fallback is the rest)")
+        print("\nend of speech -> action request, call seconds (ivrbox simulate, hints; add finalise ms on a real line)")
+        one = end_of_speech_to_action(language, path, words, "1")
+        for timeout, delays in (("auto", end_of_speech_to_action(language, path, words, "auto")), ("1", one)):
+            print(f"speechTimeout={timeout:5} median {statistics.median(delays):.2f} s  "
+                  f"min {min(delays):.2f}  max {max(delays):.2f}  "
+                  f"({statistics.median(delays) / statistics.median(one):.2f}x speechTimeout=1)")

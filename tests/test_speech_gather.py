@@ -50,7 +50,7 @@ def spoken(text: str) -> tuple[float, float]:
     samples = np.frombuffer(pcm, dtype="<i2").astype(float)
     frames = samples[:len(samples) // 160 * 160].reshape(-1, 160)
     loud = np.flatnonzero(np.sqrt((frames ** 2).mean(axis=1)) > 32768 * 0.01)
-    return len(samples) / 8000, (loud[-1] + 1) * 0.02
+    return -(-len(samples) // 160) * 0.02, (loud[-1] + 1) * 0.02   # the simulator pads the last frame
 
 
 def speech_ends(events) -> list[float]:
