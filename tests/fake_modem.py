@@ -339,9 +339,15 @@ class FakeModem:
         def stop():
             self.streaming = False
 
+        def think():
+            # a real modem takes a moment to say OK after <DLE><ETX>
+            time.sleep(0.05)
+
         with self._lock:
-            self._out.append(b"\x10\x03\r\nOK\r\n" if self.end_with == "dle_etx" else b"\r\nOK\r\n")
-            self._out.append(stop)
+            if self.end_with == "dle_etx":
+                self._out += [b"\x10\x03", stop, think, b"\r\nOK\r\n"]
+            else:
+                self._out += [b"\r\nOK\r\n", stop]
 
     def _command(self, line: str) -> None:
         # Like a real modem, skip whatever comes before "AT" on the line.
@@ -412,4 +418,6 @@ class FakeModem:
             self._reply(error)
 
     def _reply(self, *lines: str) -> None:
+        # a real modem takes a few milliseconds over each command
+        self._send(lambda: time.sleep(0.005))
         self._send(b"".join(b"\r\n" + line.encode() + b"\r\n" for line in lines))
