@@ -4,8 +4,10 @@
         server.stop()             # the port now refuses connections
         server.start()            # the same port answers again
 
-    with Hung() as url: ...       # accepts connections, never answers
-    with Trickle() as url: ...    # answers one byte every tenth of a second
+    with Hung() as hung:          # accepts connections, never answers
+        hung.url("/ivr")
+    Trickle()                     # answers one byte every tenth of a second
+    Drop()                        # reads the request, hangs up without answering
 
 All of them listen on 127.0.0.1 only.
 """
@@ -77,6 +79,32 @@ class _RawServer:
 
 class Hung(_RawServer):
     """Connections complete in the kernel's backlog; nobody ever reads or answers them."""
+
+
+class Drop(_RawServer):
+    """Reads each request, then closes the connection without a word: a server dying mid-exchange."""
+
+    def __init__(self):
+        super().__init__()
+        self.sock.settimeout(0.2)
+        self.received = 0
+        t = threading.Thread(target=self._serve, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    if conn.recv(65536):
+                        self.received += 1
+                except OSError:
+                    pass
 
 
 class Trickle(_RawServer):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fault_server import FaultServer, Hung, Trickle
+from fault_server import Drop, FaultServer, Hung, Trickle
 from simulate import IVRBOX, of, simulate
 
 from firmware_app.web.outbox import Outbox
@@ -137,6 +137,16 @@ def test_a_hung_or_trickling_server_costs_at_most_the_connect_timeout(server_kin
     assert offline["source"] == "bundled" and CONNECT * 0.9 < offline["wait"] < CONNECT + 0.25
     assert says(events)[0] == "Offline menu"
     assert took < 8
+
+
+def test_a_server_that_hangs_up_mid_exchange_gets_the_input_again_later(flows, conf, tmp_path):
+    with Drop() as dying:
+        events = simulate(dying.url("/ivr/menu"), "wait:listen dtmf:2", "--max-seconds", "10", config=conf())
+        assert dying.received >= 1
+    assert of(events, "error")[0]["code"] == 11206
+    assert says(events) == ["Offline menu", "Offline option two"]
+    assert [q["digits"] for q in of(events, "queued")] == ["2"]
+    assert [i.params["Digits"] for i in pending(tmp_path)] == ["2"]
 
 
 @pytest.mark.parametrize("route, code, words", [

@@ -50,6 +50,12 @@ class Served(Response):
     notes: list[dict] = field(default_factory=list)
 
 
+def unanswered(e: Exception) -> bool:
+    """No HTTP answer came back: the origin is down, or the connection broke mid-exchange
+    (the server may or may not have the request; a replay carries the same request id)."""
+    return isinstance(e, FetchError) and (e.unreachable or e.code in (11206, 11220))
+
+
 def error_note(e: Exception, url: str) -> dict:
     return {"event": "error", "code": getattr(e, "code", 0), "message": getattr(e, "message", str(e)), "url": url}
 
@@ -103,7 +109,7 @@ class OfflineFetcher:
         except (FetchError, TwimlError) as e:
             failed = e
         notes.append(error_note(failed, req.url))
-        if action and isinstance(failed, FetchError) and failed.unreachable:
+        if action and unanswered(failed):
             self._queue(req, notes)
         for source, attempt in self._fallbacks(req, failed, notes, deadline):
             try:
@@ -197,7 +203,7 @@ class OfflineFetcher:
         try:
             resp = await self._timed(client, req, deadline)
         except FetchError as e:
-            if e.unreachable:
+            if unanswered(e):
                 self.breaker.trip(req.url, e.message)
             raise
         if resp.status == 304:
@@ -235,7 +241,7 @@ class OfflineFetcher:
         try:
             return await self.web.fetch(req)
         except FetchError as e:
-            if e.unreachable:
+            if unanswered(e):
                 self.breaker.trip(req.url, e.message)
             raise
 
@@ -243,7 +249,7 @@ class OfflineFetcher:
         try:
             await self.quick.fetch(Request("GET", url, {}, kind="callback", headers={"X-Ivrbox-Probe": "1"}))
         except FetchError as e:
-            return not e.unreachable
+            return not unanswered(e)
         return True
 
     # The outbox
@@ -282,7 +288,7 @@ class OfflineFetcher:
                 try:
                     await self._send(self.unsaved[0])
                 except FetchError as e:
-                    if e.unreachable:
+                    if unanswered(e):
                         return sent
                 self.unsaved.pop(0)
                 sent += 1

@@ -148,7 +148,7 @@ class Outbox:
         self.db.execute("UPDATE requests SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?"
                         " WHERE seq = ?", (time.time(), error, item.seq))
 
-    async def deliver(self, web, on_unreachable=None) -> tuple[int, str | None]:
+    async def deliver(self, web) -> tuple[int, str | None]:
         """Send pending requests in order through WEB; stop at the first the server cannot take.
 
         A 4xx answer counts as delivered (the server got it and said no;
@@ -165,10 +165,8 @@ class Outbox:
                     resp = await web.fetch(item.request())
                     status = resp.status
                 except FetchError as e:
-                    if e.unreachable:
+                    if e.unreachable or e.code in (11206, 11220):  # no answer: the server may not have it
                         self.mark_failed(item, e.message)
-                        if on_unreachable:
-                            on_unreachable(e)
                         return sent, e.message
                     status = e.status or e.code
                 self.mark_delivered(item, status)
