@@ -46,11 +46,15 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
-def _line_url(value: str) -> str | None:
+def _line_urls(value: str | list) -> str | None:
     from drivers import LineError, parse_url
 
+    urls = [value] if isinstance(value, str) else value
+    if not urls or not all(isinstance(u, str) for u in urls):
+        return "must be a line URL or a list of line URLs"
     try:
-        parse_url(value)
+        for url in urls:
+            parse_url(url)
     except LineError as e:
         return str(e)
     return None
@@ -82,7 +86,7 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "to": (str, "+15550199", None),
     },
     "line": {
-        "url": (str, "console:", _line_url),
+        "url": ((str, list), "console:", _line_urls),
     },
     "speech": {},
 }
@@ -105,7 +109,8 @@ def _check_section(name: str, values: dict, where: str, out: dict) -> None:
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, typ) or isinstance(value, bool) != (typ is bool):
-            raise ConfigError(f"{where}: [{name}] {key}: expected {typ.__name__}, got {type(value).__name__} {value!r}")
+            expected = " or ".join(t.__name__ for t in typ) if isinstance(typ, tuple) else typ.__name__
+            raise ConfigError(f"{where}: [{name}] {key}: expected {expected}, got {type(value).__name__} {value!r}")
         problem = check(value) if check else None
         if problem:
             raise ConfigError(f"{where}: [{name}] {key}: {problem} (got {value!r})")

@@ -34,53 +34,88 @@ def main(args: argparse.Namespace) -> int:
         print(f"ivrbox run: {e}", file=sys.stderr)
         return 2
     # The console line prints the call itself; the log would only repeat it.
-    quiet = config["line"]["url"].startswith("console:") and not args.verbose
+    urls = config["line"]["url"]
+    quiet = (urls == "console:" or urls == ["console:"]) and not args.verbose
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         asyncio.run(serve(config, args.calls))
-    except LineError as e:
+    except LineError as e:  # a line URL that cannot even be built (bad options)
         print(f"ivrbox run: {e}", file=sys.stderr)
         return 1
     return 0
 
 
 async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
-    """Answer calls on the line until ``calls`` have been taken (0: forever). Returns the count."""
+    """Answer calls on every configured line (or on ``line``) until ``calls``
+    have been taken in all (0: forever). Returns the count."""
     import asyncio
 
-    from drivers import HungUp, open_line
+    from drivers import open_line
 
-    from ..call import Call
-    from ..events import logger
     from ..listen import speech_models
     from ..notify import notify, watchdog
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
 
-    log = logging.getLogger("ivrbox")
-    line = line or open_line(config["line"]["url"])
-    web, tts = build_fetcher(config), Synthesizer()
-    models = speech_models(config, wait=False)
-    taken = 0
+    urls = config["line"]["url"]
+    urls = [urls] if isinstance(urls, str) else urls
+    lines = [line] if line is not None else [open_line(url) for url in urls]
+    shared = {"web": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
+    counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
+    notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
     try:
-        async with line:
-            notify("READY=1", f"STATUS=waiting for calls on {config['line']['url']}")
-            log.info("ready on %s, start document %s", config["line"]["url"], config["server"]["url"])
-            while not calls or taken < calls:
-                try:
-                    info = await line.wait_for_call()
-                except HungUp:
-                    break
-                call = Call(line, config, web=web, tts=tts, speech_models=models, sinks=[*sinks])
-                call.events.sinks.append(logger(call.sid))
-                log.info("%s call from %s", call.sid[:10], info.caller or "unknown")
-                taken += 1
-                notify(f"STATUS=in call {call.sid} ({taken} taken)")
-                await call.run(info)
-                notify(f"STATUS=waiting for calls ({taken} taken)")
+        async with asyncio.TaskGroup() as tg:
+            for each in lines:
+                tg.create_task(_serve_line(each, config, shared, counter, sinks))
     finally:
         notify("STOPPING=1")
         pinger.cancel()
-    return taken
+    return counter.taken
+
+
+class Counter:
+    def __init__(self, limit: int):
+        self.limit, self.taken = limit, 0
+
+    @property
+    def done(self) -> bool:
+        return bool(self.limit) and self.taken >= self.limit
+
+
+async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks) -> None:
+    """One line's loop: wait for a call, run it, again. A failing device is
+    reopened with growing pauses, so an unplugged modem does not stop the box."""
+    import asyncio
+
+    from drivers import HungUp, LineError
+
+    from ..call import Call
+    from ..events import logger
+    from ..notify import notify
+
+    log = logging.getLogger("ivrbox")
+    name = type(line).__name__
+    backoff = 1.0
+    while not counter.done:
+        try:
+            async with line:
+                log.info("%s ready, start document %s", name, config["server"]["url"])
+                backoff = 1.0
+                while not counter.done:
+                    try:
+                        info = await line.wait_for_call()
+                    except HungUp:
+                        return
+                    call = Call(line, config, sinks=[*sinks], **shared)
+                    call.events.sinks.append(logger(call.sid))
+                    log.info("%s call on %s from %s", call.sid[:10], name, info.caller or "unknown")
+                    counter.taken += 1
+                    notify(f"STATUS=in call {call.sid} ({counter.taken} taken)")
+                    await call.run(info)
+                    notify(f"STATUS=waiting for calls ({counter.taken} taken)")
+        except LineError as e:
+            log.error("%s failed: %s; reopening in %.0f s", name, e, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
