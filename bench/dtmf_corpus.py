@@ -107,11 +107,16 @@ def limit_cases() -> list[Case]:
     tone_power = np.mean(noisy[noisy != 0] ** 2)
     noisy = noisy + rng.normal(0, np.sqrt(tone_power / 100), len(noisy))
     cases.append(("white noise, 20 dB SNR", noisy, k))
-    dial = key_train(k)
-    t = np.arange(len(dial)) / RATE
-    dial = dial + dbm0_to_peak(-13) * (np.sin(2 * np.pi * 350 * t) + np.sin(2 * np.pi * 440 * t))
-    cases.append(("dial tone (350+440 Hz, -13 dBm0) under", dial, k))
+    cases.append(("dial tone (350+440 Hz, -13 dBm0) under", _dial_tone_under(key_train(k)), k))
+    quiet = key_train(k, low_dbm0=-18, twist_db=0)
+    cases.append(("-18 dBm0 tones, -13 dBm0 dial tone under", _dial_tone_under(quiet), k))
     return [Case(name, to_int16(audio), expect) for name, audio, expect in cases]
+
+
+def _dial_tone_under(audio: np.ndarray, dbm0: float = -13.0) -> np.ndarray:
+    """``audio`` with continuous dial tone (350 + 440 Hz, ``dbm0`` per tone) added."""
+    t = np.arange(len(audio)) / RATE
+    return audio + dbm0_to_peak(dbm0) * (np.sin(2 * np.pi * 350 * t) + np.sin(2 * np.pi * 440 * t))
 
 
 # Talk-off speech: espeak-ng voices x languages x speeds x pitches.

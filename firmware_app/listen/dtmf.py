@@ -2,19 +2,24 @@
 
 Each frame is cut into four analysis blocks: 10 ms Hann windows every 5 ms,
 the first one reaching back 5 ms into the previous frame. One matrix product
-gives, for every block, the complex spectrum at the eight DTMF frequencies and
-the block's (Hann-weighted) energy. A block is *valid* for a key when:
+gives, for every block, the complex spectrum at the eight DTMF frequencies
+(and for the block before it, for phase), and the block's projection on dial
+tone (350 and 440 Hz). A block is *valid* for a key when:
 
 - the strongest low-group and high-group tones are each above -38 dBm0;
 - twist (high minus low) is between -9.5 and +5.5 dB;
-- the two tones hold at least 70% of the block's energy (talk-off guard);
+- the two tones hold at least 70% of the block's energy, not counting energy
+  that is dial tone (talk-off guard that still hears digits over dial tone);
 - both tones are within 2.5% of nominal, measured from the phase advance
   since the previous block (so +-1.5% operates and +-3.5% never does).
 
 A key is reported once six blocks in a row are valid for it (tones from about
-30 ms; 23 ms never reaches six), which is 30-56 ms after tone onset. It stays
-held, and is not reported again, until five blocks in a row are not valid
-for it: a 10 ms break spoils at most four, a 40 ms pause at least six.
+30 ms; 23 ms never reaches six) *and* both tones held a steady frequency over
+those six blocks: speech can put three quarters of its energy into two DTMF
+bins for 30 ms, but its pitch glides, while a keypad's oscillator does not.
+That is 30-56 ms after tone onset. The key stays held, and is not reported
+again, until five blocks in a row are not valid for it: a 10 ms break spoils
+at most four, a 40 ms pause at least six.
 
     >>> from firmware_app.listen.dtmf import DtmfDetector
     >>> det = DtmfDetector()
@@ -23,6 +28,7 @@ for it: a 10 ms break spoils at most four, a 40 ms pause at least six.
 
 from __future__ import annotations
 
+import cmath
 import math
 
 import numpy as np
@@ -33,46 +39,72 @@ WIN = 80
 HOP = 40
 BLOCKS = FRAME // HOP
 FREQS = (697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0)
-KEYS = "123A456B789C*0#D"  # index 4 * low + high
+DIAL_FREQS = (350.0, 440.0)
+KEYS = "123A456B789C*0#D"  # index 4 * low + high - 4
 
 LEVEL_MIN_DBM0 = -38.0
 TWIST_MIN_DB = -9.5
 TWIST_MAX_DB = 5.5
 FRACTION_MIN = 0.70
 DEVIATION_MAX = 0.025
+MEAN_DEVIATION_MAX = 0.018
+COHERENT_BLOCKS = 5
+WEAK_TONE_TO_REST_MIN = 1.0
 CONFIRM_BLOCKS = 6
 RELEASE_BLOCKS = 5
-SPAN = HOP + FRAME
+
+NF = len(FREQS)
+SPAN = WIN + FRAME  # samples the analysis needs: block -1 starts 80 back
+SPEC = 2 * NF * (BLOCKS + 1)  # Re, Im of blocks -1..3, interleaved
+DIAL = 2 * len(DIAL_FREQS) * BLOCKS
 
 _DBM0_POWER = (32767.0 * 10 ** (-3.17 / 20)) ** 2 / 2  # power of a 0 dBm0 sine
 
 
-def _analysis_matrices(rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Matrices over the last HOP + FRAME samples (x) and their squares.
+def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two matrices of the per-frame arithmetic.
 
-    ``x @ spectrum`` gives Re then Im of every block's spectrum at the eight
-    frequencies (block-major), scaled so that re**2 + im**2 is a tone's power
-    in 0 dBm0 units; ``x**2 @ energy`` gives each block's Hann-weighted mean
-    power in the same units; ``(re**2, im**2) @ summing`` adds up the DTMF
-    bins of each block, for the quick check.
+    The state vector ``z`` is [spectrum (SPEC), dial (DIAL), samples (SPAN),
+    1]. ``samples @ project`` fills the spectrum and dial parts: for blocks
+    -1..3 the complex spectrum at the eight frequencies, scaled so that
+    ``abs(c)**2`` is a tone's power in 0 dBm0 units, and for blocks 0..3 the
+    coordinates on an orthonormal basis (in the Hann-weighted inner product
+    that measures a block's power) of 350 and 440 Hz, so their squares add up
+    to the block's dial-tone power. ``z**2 @ weigh`` then gives per block
+    ``tones - F * (energy - dial) - level`` (> 0 marks a candidate block) and
+    ``F * (energy - dial)``.
     """
     n = np.arange(WIN)
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * (n + 0.5) / WIN)
-    nf = len(FREQS)
-    spectrum = np.zeros((SPAN, 2 * nf * BLOCKS))
-    energy = np.zeros((SPAN, BLOCKS))
-    summing = np.zeros((2 * nf * BLOCKS, BLOCKS))
+    inner = hann / hann.sum() / _DBM0_POWER  # <u, v> = sum(inner * u * v) is power
     amp = math.sqrt(2 / _DBM0_POWER) / hann.sum()
     arg = 2 * np.pi * np.outer(n, FREQS) / rate
-    for b in range(BLOCKS):
-        rows = slice(b * HOP, b * HOP + WIN)
-        re_cols = slice(b * nf, (b + 1) * nf)
-        im_cols = slice((BLOCKS + b) * nf, (BLOCKS + b + 1) * nf)
-        spectrum[rows, re_cols] = amp * hann[:, None] * np.cos(arg)
-        spectrum[rows, im_cols] = -amp * hann[:, None] * np.sin(arg)
-        energy[rows, b] = hann / hann.sum() / _DBM0_POWER
-        summing[re_cols, b] = summing[im_cols, b] = 1
-    return spectrum.astype(np.float32), energy.astype(np.float32), summing.astype(np.float32)
+    dial_arg = 2 * np.pi * np.outer(n, DIAL_FREQS) / rate
+    basis = np.concatenate([np.cos(dial_arg), np.sin(dial_arg)], axis=1)
+    # Orthonormalise the dial basis: with G = B' diag(inner) B = L L',
+    # the columns of B L'^-1 are orthonormal, and their inner products with
+    # x are (diag(inner) B L'^-1)' x.
+    chol = np.linalg.cholesky(basis.T @ (inner[:, None] * basis))
+    dial = inner[:, None] * np.linalg.solve(chol, basis.T).T
+    nd = dial.shape[1]
+
+    project = np.zeros((SPAN, SPEC + DIAL))
+    weigh = np.zeros((SPEC + DIAL + SPAN + 1, 2 * BLOCKS))
+    level = 10 ** (LEVEL_MIN_DBM0 / 10)
+    for b in range(-1, BLOCKS):
+        rows = slice(WIN + b * HOP - HOP, WIN + b * HOP - HOP + WIN)
+        col = 2 * NF * (b + 1)
+        project[rows, col : col + 2 * NF : 2] = amp * hann[:, None] * np.cos(arg)
+        project[rows, col + 1 : col + 2 * NF : 2] = -amp * hann[:, None] * np.sin(arg)
+        if b < 0:
+            continue
+        project[rows, SPEC + b * nd : SPEC + (b + 1) * nd] = dial
+        weigh[col : col + 2 * NF, b] = 1
+        for out, sign in ((b, -1), (BLOCKS + b, 1)):
+            weigh[SPEC + b * nd : SPEC + (b + 1) * nd, out] = -sign * FRACTION_MIN
+            weigh[SPEC + DIAL + rows.start : SPEC + DIAL + rows.stop, out] = sign * FRACTION_MIN * inner
+        weigh[-1, b] = -level
+    return project.astype(np.float32), weigh.astype(np.float32)
 
 
 class DtmfDetector:
@@ -81,24 +113,28 @@ class DtmfDetector:
     def __init__(self, rate: int = RATE):
         if rate != RATE:
             raise ValueError(f"DtmfDetector works at {RATE} Hz, not {rate}; resample first")
-        self._spectrum, self._energy, self._summing = _analysis_matrices(rate)
-        # Expected phase advance per hop of a tone exactly on each frequency,
-        # and the largest allowed error (2.5% of the frequency).
+        self._project, self._weigh = _analysis(rate)
         self._advance = [2 * math.pi * f * HOP / rate for f in FREQS]
-        self._max_err = [2 * math.pi * f * DEVIATION_MAX * HOP / rate for f in FREQS]
         self._level = 10 ** (LEVEL_MIN_DBM0 / 10)
         self._twist_lo = 10 ** (TWIST_MIN_DB / 10)
         self._twist_hi = 10 ** (TWIST_MAX_DB / 10)
+        z = self._z = np.zeros(SPEC + DIAL + SPAN + 1, np.float32)
+        self._z2 = np.zeros_like(z)
+        # Views made once, so that a frame costs no slicing.
+        self._out = z[: SPEC + DIAL]
+        self._samples = z[SPEC + DIAL : -1]
+        self._keep_to = z[SPEC + DIAL : SPEC + DIAL + SPAN - FRAME]
+        self._keep_from = z[SPEC + DIAL + FRAME : -1]
+        self._new = z[SPEC + DIAL + SPAN - FRAME : -1]
+        self._spectrum = z[:SPEC].view(np.complex64)
         self.reset()
 
     def reset(self) -> None:
         """Forget all history, as at the start of a call."""
-        self._buf = np.zeros(SPAN, np.float32)
-        self._squares = np.zeros(SPAN, np.float32)
-        self._powers = np.zeros(2 * len(FREQS) * BLOCKS, np.float32)
-        self._prev_y = np.zeros(2 * len(FREQS) * BLOCKS, np.float32)
+        self._z[:] = 0
+        self._z[-1] = 1
         self._run_key = ""
-        self._run = 0
+        self._run: list[tuple] = []
         self._held = ""
         self._gap = 0
 
@@ -111,77 +147,91 @@ class DtmfDetector:
             frame = np.frombuffer(frame, "<i2")
         if len(frame) != FRAME:
             raise ValueError(f"a frame is {FRAME} samples ({2 * FRAME} bytes), got {len(frame)} samples")
-        buf = self._buf
-        buf[:HOP] = buf[FRAME:]
-        buf[HOP:] = frame
-        y = np.dot(buf, self._spectrum)
-        tone = np.dot(np.square(y, out=self._powers), self._summing).tolist()
-        energy = np.dot(np.square(buf, out=self._squares), self._energy).tolist()
-        level = self._level
-        # Quick check: could any block hold enough tone energy to be valid?
-        candidates = [t > FRACTION_MIN * e + level for t, e in zip(tone, energy)]
-        prev_y, self._prev_y = self._prev_y, y
-        if True in candidates:
-            return self._blocks(y.tolist(), prev_y, candidates, energy)
-        self._run_key, self._run = "", 0
+        self._keep_to[:] = self._keep_from
+        self._new[:] = frame
+        np.dot(self._samples, self._project, out=self._out)
+        sums = np.dot(np.square(self._z, out=self._z2), self._weigh).tolist()
+        if sums[0] > 0 or sums[1] > 0 or sums[2] > 0 or sums[3] > 0:
+            return self._blocks(sums)
+        self._run_key = ""
         if self._held:
             self._gap += BLOCKS
             if self._gap >= RELEASE_BLOCKS:
                 self._held = ""
         return ""
 
-    def _blocks(self, y: list[float], prev_y: np.ndarray, candidates: list[bool], energy: list[float]) -> str:
+    def _blocks(self, sums: list[float]) -> str:
         """The full check of candidate blocks and the duration state machine."""
-        nf = len(FREQS)
-        last = BLOCKS - 1
-        prev = prev_y[last * nf : BLOCKS * nf].tolist() + prev_y[(BLOCKS + last) * nf :].tolist()
+        spectrum = self._spectrum.tolist()
         out = ""
         for b in range(BLOCKS):
-            re = y[b * nf : (b + 1) * nf]
-            im = y[(BLOCKS + b) * nf : (BLOCKS + b + 1) * nf]
-            key = self._classify(re, im, prev, energy[b]) if candidates[b] else ""
-            prev = re + im
-            if key and key == self._run_key:
-                self._run += 1
+            key = self._classify(spectrum[NF * b : NF * (b + 2)], sums[BLOCKS + b]) if sums[b] > 0 else None
+            if key is None:
+                self._run_key = ""
+            elif key[0] == self._run_key:
+                self._run.append(key[1:])
             else:
-                self._run_key, self._run = key, 1 if key else 0
+                self._run_key, self._run = key[0], [key[1:]]
             if self._held:
-                if key == self._held:
+                if self._run_key == self._held:
                     self._gap = 0
                 else:
                     self._gap += 1
                     if self._gap >= RELEASE_BLOCKS:
                         self._held = ""
-            if not self._held and self._run >= CONFIRM_BLOCKS:
+            if not self._held and self._run_key and len(self._run) >= CONFIRM_BLOCKS and self._steady():
                 self._held, self._gap = self._run_key, 0
                 out += self._held
         return out
 
-    def _classify(self, re: list[float], im: list[float], prev: list[float], energy: float) -> str:
-        """The key this block is valid for, or ''."""
-        power = [r * r + i * i for r, i in zip(re, im)]
-        low, pl = 0, power[0]
-        for k in 1, 2, 3:
-            if power[k] > pl:
-                low, pl = k, power[k]
-        high, ph = 4, power[4]
-        for k in 5, 6, 7:
-            if power[k] > ph:
-                high, ph = k, power[k]
-        if pl < self._level or ph < self._level:
-            return ""
+    def _steady(self) -> bool:
+        """Is the run a keypad's two steady tones rather than voiced speech?
+
+        Over the last COHERENT_BLOCKS blocks, the mean phase advance measures
+        each tone's frequency to a few hundredths of a percent, and adding the
+        blocks' spectra with that advance taken out is a 30 ms analysis of the
+        tone. Speech fools a 10 ms window with two harmonics near DTMF
+        frequencies (pitch 309 Hz: 926 + 1234 Hz for '*'; 154 Hz: 770 + 1231
+        Hz for '4'); at this precision they are too far off frequency, or the
+        weaker one is no stronger than the other harmonics around it.
+        """
+        run = self._run[-COHERENT_BLOCKS:]
+        index = KEYS.index(self._run_key)
+        powers = []
+        for col, k in ((0, index // 4), (1, 4 + index % 4)):
+            dev = sum(r[col] for r in run[1:]) / (COHERENT_BLOCKS - 1)
+            if abs(dev) > MEAN_DEVIATION_MAX:
+                return False
+            turn = cmath.exp(-1j * self._advance[k] * (1 + dev))
+            total = 0j
+            for r in reversed(run):
+                total = total * turn + r[2 + col]
+            powers.append(abs(total) ** 2 / COHERENT_BLOCKS**2)
+        energy = sum(r[4] for r in run) / FRACTION_MIN / COHERENT_BLOCKS
+        return min(powers) >= WEAK_TONE_TO_REST_MIN * (energy - powers[0] - powers[1])
+
+    def _classify(self, pair: list[complex], floor: float):
+        """(key, low deviation, high deviation) if this block is valid, else None.
+
+        ``pair`` is the spectrum of the previous block then this one;
+        ``floor`` is FRACTION_MIN times the block's energy less dial tone.
+        """
+        cur = pair[NF:]
+        power = [c.real * c.real + c.imag * c.imag for c in cur]
+        pl = max(power[:4])
+        ph = max(power[4:])
+        if pl < self._level or ph < self._level or pl + ph < floor:
+            return None
         if not self._twist_lo * pl <= ph <= self._twist_hi * pl:
-            return ""
-        if pl + ph < FRACTION_MIN * energy:
-            return ""
-        nf = len(FREQS)
+            return None
+        low = power.index(pl)
+        high = power.index(ph, 4)
+        devs = []
         for k in (low, high):
-            # Phase advance since the previous block: X_k * conj(X_prev).
-            pr, pi = prev[k], prev[nf + k]
-            ar = re[k] * pr + im[k] * pi
-            ai = im[k] * pr - re[k] * pi
-            err = math.atan2(ai, ar) - self._advance[k]
-            err = (err + math.pi) % (2 * math.pi) - math.pi
-            if abs(err) > self._max_err[k]:
-                return ""
-        return KEYS[4 * low + high - 4]
+            advance = self._advance[k]
+            err = cmath.phase(cur[k] * pair[k].conjugate()) - advance
+            dev = ((err + math.pi) % (2 * math.pi) - math.pi) / advance
+            if abs(dev) > DEVIATION_MAX:
+                return None
+            devs.append(dev)
+        return KEYS[4 * low + high - 4], devs[0], devs[1], cur[low], cur[high], floor
