@@ -118,10 +118,12 @@ class OfflineFetcher:
                 notes.append(error_note(e, getattr(e, "url", req.url)))
                 continue
             if resp is not None:
-                notes.append({"event": "offline", "source": source, "url": resp.url, "for": req.url,
-                              "wait": round(time.monotonic() - started, 3)})
-                return Served(resp.url, 200, resp.body, resp.headers, notes)
-        raise AssertionError("the apology cannot fail")
+                break
+        else:
+            source, resp = "apology", Response(req.url, 200, APOLOGY, {"content-type": "text/xml"})
+        notes.append({"event": "offline", "source": source, "url": resp.url, "for": req.url,
+                      "wait": round(time.monotonic() - started, 3)})
+        return Served(resp.url, 200, resp.body, resp.headers, notes)
 
     def _fallbacks(self, req: Request, failed: Exception, notes: list[dict], deadline: float):
         if self.fallback_url and req.url != self.fallback_url:
@@ -135,7 +137,6 @@ class OfflineFetcher:
         if self.offline_flow and req.url != self.offline_flow:
             yield "offline_flow", self._from_origin(Request("POST", self.offline_flow, req.params), self.quick,
                                                     check_twiml, notes, deadline)
-        yield "apology", self._apology(req)
 
     async def _cached(self, req: Request) -> Response | None:
         entry = self.cache.lookup(req) if self.cache else None
@@ -152,9 +153,6 @@ class OfflineFetcher:
         resp = Response(req.url, 200, found.read_bytes(), {"content-type": "text/xml"})
         check_twiml(resp)
         return resp
-
-    async def _apology(self, req: Request) -> Response:
-        return Response(req.url, 200, APOLOGY, {"content-type": "text/xml"})
 
     # Audio: a stale copy beats silence
 
