@@ -90,6 +90,17 @@ def test_the_outbox_delivers_in_order_exactly_once_when_the_server_is_back(live,
     again = subprocess.run([IVRBOX, "outbox", "flush", "--config", config], capture_output=True, text=True)
     assert "delivered 0" in again.stdout and len(live.requests) == 2
     assert pending(tmp_path) == []
+    history = subprocess.run([IVRBOX, "outbox", "--delivered", "5", "--config", config], capture_output=True, text=True)
+    assert "0 pending" in history.stdout and history.stdout.count("(HTTP 200 at") == 2
+
+
+def test_outbox_flush_with_the_server_still_down_says_so(live, flows, conf):
+    config = conf()
+    live.stop()
+    simulate(live.url("/ivr/menu"), "wait:listen dtmf:3", "--max-seconds", "10", config=config)
+    flushed = subprocess.run([IVRBOX, "outbox", "flush", "--config", config], capture_output=True, text=True)
+    assert flushed.returncode == 1 and "delivered 0; 1 pending" in flushed.stdout
+    assert "Digits=3" in flushed.stderr and "refused" in flushed.stderr
 
 
 def test_a_cached_answer_is_served_when_the_server_goes_down(live, flows, conf):
