@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 import pyaudio
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .line import FRAME_SAMPLES, RATE, CallInfo, HungUp, Line, LineError
 
@@ -80,7 +81,6 @@ class Resampler:
         window = np.i0(5.65 * np.sqrt(np.clip(1 - (d / self.half) ** 2, 0, None))) / np.i0(5.65)
         table = 2 * cutoff * np.sinc(2 * cutoff * d) * window
         self.table = (table / table.sum(axis=1, keepdims=True)).astype(np.float32)
-        self.offsets = m
         self.buf = np.zeros(self.half, np.float32)
         self.pos = self.half * rate_out  # next output, in 1/rate_out input samples from buf[0]
 
@@ -91,7 +91,7 @@ class Resampler:
         last = (len(buf) - self.half) * self.rate_out - 1  # latest position with all taps present
         count = (last - self.pos) // self.rate_in + 1 if self.pos <= last else 0
         p = self.pos + self.rate_in * np.arange(count, dtype=np.int64)
-        taps = buf[(p // self.rate_out)[:, None] + self.offsets]
+        taps = sliding_window_view(buf, 2 * self.half)[p // self.rate_out + 1 - self.half]
         y = np.einsum("ij,ij->i", taps, self.table[(p % self.rate_out) // self.step])
         following = self.pos + count * self.rate_in
         drop = following // self.rate_out - self.half + 1
@@ -236,15 +236,23 @@ class SoundCard:
         self.stall = stall
         self.rate = None
         self.device = None
-        self._pa = self._stream = None
+        self._pa = None
+        self._streams = []
 
     @property
     def is_open(self) -> bool:
-        return self._stream is not None
+        return bool(self._streams)
+
+    @property
+    def latency(self) -> float:
+        """Seconds between ``write_frame`` returning and the sound leaving the
+        card, at most: the queue plus the device's own buffer."""
+        device = self._streams[-1].get_output_latency() if self.output and self._streams else 0.0
+        return self.depth * 0.02 + device
 
     async def open(self) -> None:
         """Open the card (in a worker thread). Raises LineError if it is not there."""
-        if self._stream is not None:
+        if self._streams:
             return
         self._loop = asyncio.get_running_loop()
         self._frames: asyncio.Queue[bytes] = asyncio.Queue()
@@ -255,51 +263,56 @@ class SoundCard:
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
+        # Capture and playback are separate streams: a full-duplex PortAudio
+        # stream over ALSA plugins sometimes never starts its callback.
         pa = _portaudio()
+        streams = []
         try:
             info = find_device(pa, self.name, self.input, self.output)
             rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
                                                  info["defaultSampleRate"])
-            chunk = max(1, round(rate * 0.02))
-            index = info["index"]
-            kwargs = {}
-            if self.input:
-                kwargs.update(input=True, input_device_index=index)
-            if self.output:
-                kwargs.update(output=True, output_device_index=index)
             self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
-            stream = pa.open(rate=rate, channels=1, format=pyaudio.paInt16,
-                             frames_per_buffer=chunk, stream_callback=self._callback, **kwargs)
+            common = dict(rate=rate, channels=1, format=pyaudio.paInt16,
+                          frames_per_buffer=max(1, round(rate * 0.02)))
+            if self.input:
+                streams.append(pa.open(input=True, input_device_index=info["index"],
+                                       stream_callback=self._hear, **common))
+            if self.output:
+                streams.append(pa.open(output=True, output_device_index=info["index"],
+                                       stream_callback=self._play, **common))
         except OSError as e:
-            pa.terminate()
+            self._release(streams, pa)
             raise LineError(f"cannot open sound device {self.name or 'default'!r}: {e}") from e
         except BaseException:
-            pa.terminate()
+            self._release(streams, pa)
             raise
-        self._pa, self._stream, self.rate, self.device = pa, stream, rate, info["name"]
+        self._pa, self._streams, self.rate, self.device = pa, streams, rate, info["name"]
         log.info("sound device %r open at %d Hz", self.device, rate)
 
-    def _callback(self, data, count, time_info, status):
+    def _hear(self, data, count, time_info, status):
+        heard = np.concatenate((self._heard, self.down(np.frombuffer(data, np.int16))))
+        whole = len(heard) // FRAME_SAMPLES * FRAME_SAMPLES
         try:
-            if data is not None:
-                heard = np.concatenate((self._heard, self.down(np.frombuffer(data, np.int16))))
-                whole = len(heard) // FRAME_SAMPLES * FRAME_SAMPLES
-                for start in range(0, whole, FRAME_SAMPLES):
-                    self._loop.call_soon_threadsafe(
-                        self._frames.put_nowait, heard[start:start + FRAME_SAMPLES].tobytes())
-                self._heard = heard[whole:]
-            if not self.output:
-                return None, pyaudio.paContinue
-            out = self._pending
-            while len(out) < count and self._out:
-                out = np.concatenate((out, self._out.popleft()))
-            self._loop.call_soon_threadsafe(self._room.set)
-            if len(out) < count:
-                out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
-            self._pending = out[count:]
-            return out[:count].tobytes(), pyaudio.paContinue
+            for start in range(0, whole, FRAME_SAMPLES):
+                self._loop.call_soon_threadsafe(
+                    self._frames.put_nowait, heard[start:start + FRAME_SAMPLES].tobytes())
         except RuntimeError:  # the event loop closed under a running stream
             return None, pyaudio.paAbort
+        self._heard = heard[whole:]
+        return None, pyaudio.paContinue
+
+    def _play(self, data, count, time_info, status):
+        out = self._pending
+        while len(out) < count and self._out:
+            out = np.concatenate((out, self._out.popleft()))
+        try:
+            self._loop.call_soon_threadsafe(self._room.set)
+        except RuntimeError:
+            return bytes(count * 2), pyaudio.paAbort
+        if len(out) < count:
+            out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
+        self._pending = out[count:]
+        return out[:count].tobytes(), pyaudio.paContinue
 
     def drain(self) -> None:
         """Drop the audio heard so far (before answering, say)."""
@@ -311,7 +324,7 @@ class SoundCard:
 
     async def read_frame(self) -> bytes:
         """The next 20 ms heard, as 8 kHz PCM."""
-        if self._stream is None:
+        if not self._streams:
             raise LineError("sound device is not open")
         try:
             return await asyncio.wait_for(self._frames.get(), self.stall)
@@ -320,7 +333,7 @@ class SoundCard:
 
     async def write_frame(self, frame: bytes) -> None:
         """Queue 20 ms of 8 kHz PCM; waits while ``depth`` frames are queued."""
-        if self._stream is None:
+        if not self._streams:
             raise LineError("sound device is not open")
         deadline = time.monotonic() + self.stall
         while len(self._out) >= self.depth:
@@ -333,17 +346,18 @@ class SoundCard:
 
     async def close(self) -> None:
         """Stop and release the card. Safe to call twice."""
-        stream, pa = self._stream, self._pa
-        self._stream = self._pa = None
-        if stream is not None:
-            await asyncio.to_thread(self._release, stream, pa)
+        streams, pa = self._streams, self._pa
+        self._streams, self._pa = [], None
+        if pa is not None:
+            await asyncio.to_thread(self._release, streams, pa)
 
     @staticmethod
-    def _release(stream, pa) -> None:
-        try:
-            stream.close()
-        except OSError as e:
-            log.debug("closing a failed stream: %s", e)
+    def _release(streams, pa) -> None:
+        for stream in streams:
+            try:
+                stream.close()
+            except OSError as e:
+                log.debug("closing a failed stream: %s", e)
         pa.terminate()
 
     async def reopen(self, interval: float = 1.0) -> None:
@@ -442,11 +456,10 @@ class SoundLine(Line):
         self._loop.call_soon_threadsafe(self._edges.put_nowait, stamp)
 
     async def wait_for_call(self) -> CallInfo:
+        started = time.monotonic()
         await self.card.reopen(self.probe_interval)
         if self.detector is None:
             return CallInfo()
-        while not self._edges.empty():
-            self._edges.get_nowait()
         rings, last = 0, -math.inf
         while True:
             try:
@@ -455,6 +468,8 @@ class SoundLine(Line):
             except asyncio.TimeoutError:
                 log.info("caller gave up after %d ring(s)", rings)
                 rings = 0
+                continue
+            if stamp < started:  # rang during the last call
                 continue
             if stamp - last > self.ring_gap:
                 rings += 1

@@ -1,0 +1,314 @@
+"""The sound-card line through real PyAudio on PulseAudio null sinks (see pulse.py),
+and its FXO pins through gpiozero's MockFactory."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from drivers import LineError, open_line
+from drivers.line import HungUp
+from drivers.sound import Resampler, Speaker, list_devices, pick_rate
+from pulse import Caller, Recorder, active_span, fake_card, peaks, tone
+
+CARD = "ivrtest_usb"
+
+
+@pytest.fixture(scope="module")
+def card():
+    with fake_card(CARD) as c:
+        yield c
+
+
+@pytest.fixture
+def caller(card):
+    c = Caller(card)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def pins():
+    Device.pin_factory = MockFactory()
+    yield Device.pin_factory
+    Device.pin_factory.reset()
+
+
+def run(coro, timeout=20):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def read_seconds(line, seconds):
+    frames = [await line.read_frame() for _ in range(int(seconds / 0.02))]
+    return np.frombuffer(b"".join(frames), np.int16)
+
+
+def sine_frames(freq, seconds, level=8000):
+    t = np.arange(int(seconds * 8000)) / 8000
+    pcm = (level * np.sin(2 * np.pi * freq * t)).astype(np.int16).tobytes()
+    return [pcm[i:i + 320] for i in range(0, len(pcm), 320)]
+
+
+# --- the resampler -----------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_resampler_is_seamless_across_chunks(rate):
+    """Chunked conversion equals converting the whole signal at once: no clicks at chunk edges."""
+    x = (np.random.default_rng(1).standard_normal(rate) * 3000).astype(np.int16)
+    whole_down = Resampler(rate, 8000)(x)
+    down = Resampler(rate, 8000)
+    chunked = np.concatenate([down(x[i:i + rate // 50]) for i in range(0, rate, rate // 50)])
+    assert np.array_equal(chunked, whole_down)
+    y = x[:8000]
+    up = Resampler(8000, rate)
+    chunked = np.concatenate([up(y[i:i + 160]) for i in range(0, 8000, 160)])
+    assert np.array_equal(chunked, Resampler(8000, rate)(y))
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_resampler_keeps_the_band_and_rejects_aliases(rate):
+    def down(freq):
+        t = np.arange(rate) / rate
+        x = (10000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+        r = Resampler(rate, 8000)
+        return np.concatenate([r(x[i:i + rate // 50]) for i in range(0, rate, rate // 50)])[400:7600]
+
+    for freq in (697, 1633, 3300):
+        y = down(freq)
+        assert abs(peaks(y)[0] - freq) < 3
+        assert abs(20 * np.log10(y.std() / (10000 / np.sqrt(2)))) < 0.2
+    if rate > 9200:  # 5.2 kHz would fold onto 2.8 kHz
+        assert down(5200).std() < 10000 / np.sqrt(2) / 300
+    t = np.arange(8000) / 8000
+    x = (10000 * np.sin(2 * np.pi * 3300 * t)).astype(np.int16)
+    up = Resampler(8000, rate)
+    y = np.concatenate([up(x[i:i + 160]) for i in range(0, 8000, 160)])[rate // 20:]
+    assert abs(peaks(y, rate=rate)[0] - 3300) < 3
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    image = np.fft.rfftfreq(len(y), 1 / rate)
+    assert spectrum[np.abs(image - 4700) < 100].max() < spectrum.max() / 300
+
+
+def test_pick_rate_for_a_48k_only_card():
+    assert pick_rate([48000], 48000) == 48000
+    assert pick_rate([44100], 44100) == 44100
+    assert pick_rate([8000, 48000], 48000) == 8000
+    assert pick_rate([], 44100) == 44100
+
+
+# --- the devices -------------------------------------------------------------
+
+def test_list_devices_describes_the_card(card):
+    found = [d for d in list_devices() if d["name"] == CARD]
+    assert len(found) == 1
+    d = found[0]
+    assert d["max_input_channels"] > 0 and d["max_output_channels"] > 0
+    assert {8000, 48000} <= set(d["rates"])
+    assert isinstance(d["index"], int) and d["default_rate"] > 0
+
+
+def test_unknown_device_is_a_clear_error_listing_what_was_seen(card):
+    line = open_line("sound://NoSuchCard")
+    with pytest.raises(LineError, match=rf"no sound device matching 'NoSuchCard'.*{CARD}"):
+        run(line.open())
+
+
+@pytest.mark.parametrize("url", ["sound://USB?rings=0", "sound://USB?rings=two",
+                                 "sound://USB?ring_active=sideways"])
+def test_bad_options_are_clear_errors(url):
+    with pytest.raises(LineError):
+        open_line(url)
+
+
+# --- audio both ways ---------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [None, 48000, 44100])
+def test_caller_dtmf_reaches_read_frame(card, caller, rate):
+    """A '5' played by another process arrives as 770 + 1336 Hz for its 200 ms."""
+    async def main():
+        line = open_line("sound://TEST_U" + ("" if rate is None else f"?rate={rate}"))
+        async with line:
+            await line.wait_for_call()
+            await line.answer()
+            assert line.card.device == CARD
+            assert line.card.rate == (rate or 8000)
+            await read_seconds(line, 0.2)
+            caller.play(bytes(1600) + tone(770, 1336, seconds=0.2))
+            heard = await read_seconds(line, 0.8)
+            await line.hangup()
+        return heard
+
+    heard = run(main())
+    start, end = active_span(heard)
+    assert 0.17 <= (end - start) / 8000 <= 0.23
+    low, high = peaks(heard[start + 80:end - 80], 2)
+    assert abs(low - 770) < 8 and abs(high - 1336) < 8
+
+
+@pytest.mark.parametrize("rate", [None, 48000])
+def test_what_the_line_plays_is_heard(card, caller, rate):
+    """300 ms of 1 kHz written by the box is recorded at 1 kHz, the same level, for 300 ms."""
+    async def main():
+        recorder = Recorder(f"{CARD}_spk")
+        line = open_line(f"sound://{CARD}" + ("" if rate is None else f"?rate={rate}"))
+        async with line:
+            await line.wait_for_call()
+            await line.answer()
+            for frame in [bytes(320)] * 10 + sine_frames(1000, 0.3) + [bytes(320)] * 15:
+                await line.write_frame(frame)
+            await line.hangup()
+        await asyncio.sleep(0.1)
+        return recorder.stop()
+
+    played = run(main())
+    start, end = active_span(played)
+    assert 0.28 <= (end - start) / 8000 <= 0.32
+    tone_part = played[start + 160:end - 160]
+    assert abs(peaks(tone_part)[0] - 1000) < 5
+    assert abs(20 * np.log10(tone_part.std() / (8000 / np.sqrt(2)))) < 1
+
+
+def test_playback_buffer_is_shallow_so_a_stop_is_heard_at_once(card, caller):
+    """A writer going as fast as write_frame lets it is never more than a few frames ahead."""
+    async def main():
+        line = open_line(f"sound://{CARD}?rate=48000")
+        async with line:
+            await line.wait_for_call()
+            await line.answer()
+            start = time.monotonic()
+            leads = []
+            for i, frame in enumerate(sine_frames(440, 1.0)):
+                await line.write_frame(frame)
+                leads.append((i + 1) * 0.02 - (time.monotonic() - start))
+            budget = line.card.latency
+            await line.hangup()
+        return max(leads[10:]), budget
+
+    lead, budget = run(main())
+    assert budget < 0.15
+    assert lead < budget + 0.02
+
+
+def test_hot_unplug_is_reported_and_the_line_recovers(card):
+    async def main():
+        caller = Caller(card)
+        line = open_line(f"sound://{CARD}?rate=48000&probe_interval=0.2")
+        async with line:
+            await line.wait_for_call()
+            await line.answer()
+            await read_seconds(line, 0.2)
+            card.unplug()
+            caller.stop()
+            unplugged = time.monotonic()
+            with pytest.raises(LineError, match="unplugged"):
+                await read_seconds(line, 10)
+            reported = time.monotonic() - unplugged
+            await line.hangup()
+
+            waiting = asyncio.create_task(line.wait_for_call())
+            await asyncio.sleep(1.0)
+            assert not waiting.done()  # still re-probing: the card is not back
+            card.plug()
+            caller = Caller(card)
+            await asyncio.wait_for(waiting, 5)
+            await line.answer()
+            await read_seconds(line, 0.2)
+            caller.play(tone(1000, seconds=0.3))
+            heard = await read_seconds(line, 0.6)
+            await line.hangup()
+        caller.stop()
+        return reported, heard
+
+    reported, heard = run(main(), timeout=30)
+    assert reported < 4
+    start, end = active_span(heard)
+    assert end - start > 0.25 * 8000
+    assert abs(peaks(heard[start + 80:end - 80])[0] - 1000) < 10
+
+
+def test_speaker_plays_through_a_named_device(card, caller):
+    async def main():
+        recorder = Recorder(f"{CARD}_spk")
+        speaker = Speaker("ivrtest")
+        await speaker.open()
+        for frame in [bytes(320)] * 5 + sine_frames(600, 0.2) + [bytes(320)] * 10:
+            await speaker.write_frame(frame)
+        await speaker.close()
+        await speaker.close()
+        await asyncio.sleep(0.1)
+        return recorder.stop()
+
+    played = run(main())
+    start, end = active_span(played)
+    assert 0.18 <= (end - start) / 8000 <= 0.22
+    assert abs(peaks(played[start + 80:end - 80])[0] - 600) < 5
+
+
+# --- the FXO pins ------------------------------------------------------------
+
+async def ring(pin, bursts, gap=0.15):
+    """Ring bursts as an optocoupler gives them: a 25 Hz-like pulse train, active low."""
+    for _ in range(bursts):
+        for _ in range(4):
+            pin.drive_low()
+            await asyncio.sleep(0.005)
+            pin.drive_high()
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(gap)
+
+
+def test_rings_are_counted_then_the_relay_goes_off_hook(card, caller, pins):
+    async def main():
+        line = open_line(f"sound://{CARD}?hook=GPIO17&ring=GPIO27&rings=3&ring_gap=0.05",
+                         probe_interval=0.2)
+        relay, detector = pins.pin(17), pins.pin(27)
+        async with line:
+            waiting = asyncio.create_task(line.wait_for_call())
+            await ring(detector, 2)
+            assert not waiting.done()
+            await ring(detector, 1)
+            info = await asyncio.wait_for(waiting, 2)
+            assert info.rings == 3
+            assert relay.state is False
+            await line.answer()
+            assert relay.state is True
+            await line.read_frame()
+            await line.hangup()
+            assert relay.state is False
+            with pytest.raises(HungUp):
+                await line.read_frame()
+        events = []
+        while not line.events.empty():
+            events.append(line.events.get_nowait())
+        return events
+
+    events = run(main())
+    assert [(e.kind, e.value) for e in events] == [("ring", 1), ("ring", 2), ("ring", 3)]
+
+
+def test_a_caller_who_gives_up_resets_the_ring_count(card, caller, pins):
+    async def main():
+        line = open_line(f"sound://{CARD}?ring=GPIO27&rings=2&ring_gap=0.05&ring_timeout=0.4")
+        detector = pins.pin(27)
+        async with line:
+            waiting = asyncio.create_task(line.wait_for_call())
+            await ring(detector, 1)
+            await asyncio.sleep(0.6)  # the caller gave up
+            await ring(detector, 1)
+            assert not waiting.done()
+            await ring(detector, 1)
+            info = await asyncio.wait_for(waiting, 2)
+        return info
+
+    assert run(main()).rings == 2
+
+
+def test_no_pins_means_the_call_is_there_at_once(card, caller):
+    async def main():
+        async with open_line(f"sound://{CARD}") as line:
+            await asyncio.wait_for(line.wait_for_call(), 3)
+
+    run(main())
