@@ -61,7 +61,7 @@ DIAL = 2 * len(DIAL_FREQS) * BLOCKS
 _DBM0_POWER = (32767.0 * 10 ** (-3.17 / 20)) ** 2 / 2  # power of a 0 dBm0 sine
 
 
-def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray]:
+def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The two matrices of the per-frame arithmetic.
 
     The state vector ``z`` is [spectrum (SPEC), dial (DIAL), samples (SPAN),
@@ -72,7 +72,8 @@ def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray]:
     that measures a block's power) of 350 and 440 Hz, so their squares add up
     to the block's dial-tone power. ``z**2 @ weigh`` then gives per block
     ``tones - F * (energy - dial) - level`` (> 0 marks a candidate block) and
-    ``F * (energy - dial)``.
+    ``F * (energy - dial)``. While a key is held, its own matrix also gives
+    the first sum for that key's two tones alone (> 0: the key goes on).
     """
     n = np.arange(WIN)
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * (n + 0.5) / WIN)
@@ -104,7 +105,16 @@ def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray]:
             weigh[SPEC + b * nd : SPEC + (b + 1) * nd, out] = -sign * FRACTION_MIN
             weigh[SPEC + DIAL + rows.start : SPEC + DIAL + rows.stop, out] = sign * FRACTION_MIN * inner
         weigh[-1, b] = -level
-    return project.astype(np.float32), weigh.astype(np.float32)
+    held = {}
+    for index, key in enumerate(KEYS):
+        w = np.concatenate([weigh, weigh[:, :BLOCKS]], axis=1)
+        for b in range(BLOCKS):
+            col = 2 * NF * (b + 1)
+            for k in range(NF):
+                if k not in (index // 4, 4 + index % 4):
+                    w[col + 2 * k : col + 2 * k + 2, 2 * BLOCKS + b] = 0
+        held[key] = w.astype(np.float32)
+    return project.astype(np.float32), weigh.astype(np.float32), held
 
 
 class DtmfDetector:
@@ -113,19 +123,22 @@ class DtmfDetector:
     def __init__(self, rate: int = RATE):
         if rate != RATE:
             raise ValueError(f"DtmfDetector works at {RATE} Hz, not {rate}; resample first")
-        self._project, self._weigh = _analysis(rate)
+        self._project, self._weigh, self._held_weigh = _analysis(rate)
         self._advance = [2 * math.pi * f * HOP / rate for f in FREQS]
         self._level = 10 ** (LEVEL_MIN_DBM0 / 10)
         self._twist_lo = 10 ** (TWIST_MIN_DB / 10)
         self._twist_hi = 10 ** (TWIST_MAX_DB / 10)
         z = self._z = np.zeros(SPEC + DIAL + SPAN + 1, np.float32)
         self._z2 = np.zeros_like(z)
+        self._power = np.zeros(SPEC // 2, np.float32)
         # Views made once, so that a frame costs no slicing.
         self._out = z[: SPEC + DIAL]
         self._samples = z[SPEC + DIAL : -1]
         self._keep_to = z[SPEC + DIAL : SPEC + DIAL + SPAN - FRAME]
         self._keep_from = z[SPEC + DIAL + FRAME : -1]
         self._new = z[SPEC + DIAL + SPAN - FRAME : -1]
+        self._re2 = self._z2[:SPEC:2]
+        self._im2 = self._z2[1:SPEC:2]
         self._spectrum = z[:SPEC].view(np.complex64)
         self.reset()
 
@@ -135,8 +148,12 @@ class DtmfDetector:
         self._z[-1] = 1
         self._run_key = ""
         self._run: list[tuple] = []
-        self._held = ""
+        self._hold("")
+
+    def _hold(self, key: str) -> None:
+        self._held = key
         self._gap = 0
+        self._w = self._held_weigh[key] if key else self._weigh
 
     def feed(self, frame) -> str:
         """Analyse one frame: 160 int16 samples, as 320 bytes or a numpy array.
@@ -150,38 +167,50 @@ class DtmfDetector:
         self._keep_to[:] = self._keep_from
         self._new[:] = frame
         np.dot(self._samples, self._project, out=self._out)
-        sums = np.dot(np.square(self._z, out=self._z2), self._weigh).tolist()
-        if sums[0] > 0 or sums[1] > 0 or sums[2] > 0 or sums[3] > 0:
-            return self._blocks(sums)
-        self._run_key = ""
+        sums = np.dot(np.square(self._z, out=self._z2), self._w).tolist()
         if self._held:
-            self._gap += BLOCKS
-            if self._gap >= RELEASE_BLOCKS:
-                self._held = ""
-        return ""
+            if sums[8] > 0 and sums[9] > 0 and sums[10] > 0 and sums[11] > 0:
+                self._run_key = self._held
+                self._gap = 0
+                return ""
+        elif sums[0] <= 0 and sums[1] <= 0 and sums[2] <= 0 and sums[3] <= 0:
+            self._run_key = ""
+            return ""
+        return self._blocks(sums)
 
     def _blocks(self, sums: list[float]) -> str:
-        """The full check of candidate blocks and the duration state machine."""
-        spectrum = self._spectrum.tolist()
+        """Block by block: the full check of candidates, and the state machine."""
+        held = weighed = self._held  # the key the sums' last four are for
+        power = spectrum = None
         out = ""
         for b in range(BLOCKS):
-            key = self._classify(spectrum[NF * b : NF * (b + 2)], sums[BLOCKS + b]) if sums[b] > 0 else None
+            if held and held == weighed and sums[2 * BLOCKS + b] > 0:
+                self._run_key = held
+                self._gap = 0
+                continue
+            key = None
+            if sums[b] > 0:
+                if power is None:
+                    power = np.add(self._re2, self._im2, out=self._power).tolist()
+                    spectrum = self._spectrum.tolist()
+                key = self._classify(b, power, spectrum, sums[BLOCKS + b])
             if key is None:
                 self._run_key = ""
             elif key[0] == self._run_key:
-                self._run.append(key[1:])
+                self._run.append(key)
             else:
-                self._run_key, self._run = key[0], [key[1:]]
-            if self._held:
-                if self._run_key == self._held:
+                self._run_key, self._run = key[0], [key]
+            if held:
+                if self._run_key == held:
                     self._gap = 0
-                else:
-                    self._gap += 1
-                    if self._gap >= RELEASE_BLOCKS:
-                        self._held = ""
-            if not self._held and self._run_key and len(self._run) >= CONFIRM_BLOCKS and self._steady():
-                self._held, self._gap = self._run_key, 0
-                out += self._held
+                    continue
+                self._gap += 1
+                if self._gap < RELEASE_BLOCKS:
+                    continue
+                self._hold(held := "")
+            if self._run_key and len(self._run) >= CONFIRM_BLOCKS and self._steady():
+                self._hold(held := self._run_key)
+                out += held
         return out
 
     def _steady(self) -> bool:
@@ -199,39 +228,39 @@ class DtmfDetector:
         index = KEYS.index(self._run_key)
         powers = []
         for col, k in ((0, index // 4), (1, 4 + index % 4)):
-            dev = sum(r[col] for r in run[1:]) / (COHERENT_BLOCKS - 1)
+            dev = sum(r[1 + col] for r in run[1:]) / (COHERENT_BLOCKS - 1)
             if abs(dev) > MEAN_DEVIATION_MAX:
                 return False
             turn = cmath.exp(-1j * self._advance[k] * (1 + dev))
             total = 0j
             for r in reversed(run):
-                total = total * turn + r[2 + col]
+                total = total * turn + r[3 + col]
             powers.append(abs(total) ** 2 / COHERENT_BLOCKS**2)
-        energy = sum(r[4] for r in run) / FRACTION_MIN / COHERENT_BLOCKS
+        energy = sum(r[5] for r in run) / FRACTION_MIN / COHERENT_BLOCKS
         return min(powers) >= WEAK_TONE_TO_REST_MIN * (energy - powers[0] - powers[1])
 
-    def _classify(self, pair: list[complex], floor: float):
-        """(key, low deviation, high deviation) if this block is valid, else None.
+    def _classify(self, b: int, power: list[float], spectrum: list[complex], floor: float):
+        """(key, low deviation, high deviation, low, high spectrum, floor) if
+        block ``b`` is valid, else None.
 
-        ``pair`` is the spectrum of the previous block then this one;
+        ``power`` and ``spectrum`` hold blocks -1..3, eight values each;
         ``floor`` is FRACTION_MIN times the block's energy less dial tone.
         """
-        cur = pair[NF:]
-        power = [c.real * c.real + c.imag * c.imag for c in cur]
-        pl = max(power[:4])
-        ph = max(power[4:])
+        at = NF * (b + 1)
+        pl = max(power[at : at + 4])
+        ph = max(power[at + 4 : at + 8])
         if pl < self._level or ph < self._level or pl + ph < floor:
             return None
         if not self._twist_lo * pl <= ph <= self._twist_hi * pl:
             return None
-        low = power.index(pl)
-        high = power.index(ph, 4)
+        low = power.index(pl, at, at + 4) - at
+        high = power.index(ph, at + 4, at + 8) - at
         devs = []
         for k in (low, high):
             advance = self._advance[k]
-            err = cmath.phase(cur[k] * pair[k].conjugate()) - advance
+            err = cmath.phase(spectrum[at + k] * spectrum[at - NF + k].conjugate()) - advance
             dev = ((err + math.pi) % (2 * math.pi) - math.pi) / advance
             if abs(dev) > DEVIATION_MAX:
                 return None
             devs.append(dev)
-        return KEYS[4 * low + high - 4], devs[0], devs[1], cur[low], cur[high], floor
+        return KEYS[4 * low + high - 4], devs[0], devs[1], spectrum[at + low], spectrum[at + high], floor
