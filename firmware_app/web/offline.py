@@ -302,5 +302,6 @@ def check_twiml(resp: Response) -> None:
 
 def check_audio(resp: Response) -> None:
     if resp.content_type in AUDIO_TYPES_REFUSED or resp.body.lstrip()[:1] == b"<":
-        raise FetchError(12300, f"the audio URL returned {resp.content_type or 'markup'}, not audio",
+        what = resp.content_type or "markup"
+        raise FetchError(12300, f"the audio URL returned {what}: a page (HTML, XML or text), not audio",
                          resp.url, resp.status)
