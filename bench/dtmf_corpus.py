@@ -15,6 +15,7 @@ import itertools
 import os
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,11 +187,19 @@ def speech(language: str, variant: str = "", speed: int = 175, pitch: int = 50) 
 
 def talkoff_cases(count: int | None = None) -> list[Case]:
     """Speech alone: every digit reported is a talk-off error."""
-    cases = []
-    for language, variant, speed, pitch in voices(count):
-        name = f"{language}+{variant or 'default'} {speed} wpm p{pitch}"
-        cases.append(Case(name, speech(language, variant, speed, pitch), "", "talk-off"))
-    return cases
+    return list(talkoff_stream(count))
+
+
+def talkoff_stream(count: int | None = None, workers: int = 2, batch: int = 16):
+    """``talkoff_cases`` as a generator, synthesising ``batch`` voices at a
+    time on ``workers`` threads, so hours of speech never sit in memory."""
+    chosen = voices(count)
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(chosen), batch):
+            part = chosen[start : start + batch]
+            for voice, audio in zip(part, pool.map(lambda v: speech(*v), part)):
+                language, variant, speed, pitch = voice
+                yield Case(f"{language}+{variant or 'default'} {speed} wpm p{pitch}", audio, "", "talk-off")
 
 
 def talkdown_cases(count: int = 6) -> list[Case]:
