@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from bench.dtmf_corpus import limit_cases, talkdown_cases, talkoff_cases
+from bench.dtmf_corpus import key_train, limit_cases, speech, talkdown_cases, talkoff_cases
 from firmware_app.listen.audiofile import frames
 from firmware_app.listen.dtmf import DtmfDetector
 from firmware_app.listen.tones import dtmf_audio, key_freqs, to_int16, tone_pair
 
 LIMITS = limit_cases()
+ALL = "123A456B789C*0#D"
 
 
 def detect(pcm: np.ndarray) -> str:
@@ -25,6 +26,25 @@ def test_no_talk_off_on_speech_in_several_voices_and_languages():
     cases = talkoff_cases(8)
     assert sum(len(c.audio) for c in cases) > 8000 * 60  # at least a minute of speech
     assert {c.name: detect(c.audio) for c in cases} == {c.name: "" for c in cases}
+
+
+# espeak-ng voices whose harmonics land on two DTMF bins for 30 ms, holding
+# 71-79% of the energy: pitch 309 Hz puts 926 + 1234 Hz on '*', 154 Hz puts
+# 770 + 1231 Hz on '4'. A 10 ms analysis alone reports those digits.
+FOOLERS = [("ar", "f2", 130, 85), ("ar", "f2", 175, 85), ("ar", "f2", 230, 85), ("fi", "klatt", 130, 85)]
+
+
+@pytest.mark.parametrize("voice", FOOLERS, ids=["+".join(map(str, v)) for v in FOOLERS])
+def test_no_talk_off_on_voiced_speech_with_harmonics_on_dtmf_bins(voice):
+    assert detect(speech(*voice)) == ""
+
+
+def test_digits_over_the_voices_that_fooled_it_are_heard():
+    talk = np.concatenate([speech(*v) for v in FOOLERS]).astype(float)
+    keys = "*4*4" + ALL
+    tones = key_train(keys, on_ms=60, off_ms=1000, seed=5)
+    assert len(talk) >= len(tones)
+    assert detect(to_int16(talk[: len(tones)] + tones)) == keys
 
 
 def test_digits_over_speech_are_heard():
