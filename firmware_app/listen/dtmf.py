@@ -14,12 +14,19 @@ tone (350 and 440 Hz). A block is *valid* for a key when:
   since the previous block (so +-1.5% operates and +-3.5% never does).
 
 A key is reported once six blocks in a row are valid for it (tones from about
-30 ms; 23 ms never reaches six) *and* both tones held a steady frequency over
-those six blocks: speech can put three quarters of its energy into two DTMF
-bins for 30 ms, but its pitch glides, while a keypad's oscillator does not.
-That is 30-56 ms after tone onset. The key stays held, and is not reported
-again, until five blocks in a row are not valid for it: a 10 ms break spoils
-at most four, a 40 ms pause at least six.
+30 ms; 23 ms never reaches six) and the last five of them pass a 30 ms check
+(``_steady``): each tone's mean frequency, from the phase advance over 20 ms,
+within 1.8% of nominal, and the weaker tone, added up coherently over the
+five blocks, at least as strong as everything else in them. Voiced speech
+can put three quarters of a 10 ms window's energy on two DTMF bins, with two
+harmonics of its pitch; at 30 ms they are off frequency or no stronger than
+the harmonics around them. That is 31-52 ms after tone onset at the end of a
+20 ms frame. The key stays held, and is not reported again, until five blocks
+in a row are not valid for it: a 10 ms break spoils at most four, a 40 ms
+pause at least six.
+
+The cost is a few numpy calls a frame: while no block could be valid (or a
+held key goes on in all four), ``feed`` returns after two matrix products.
 
     >>> from firmware_app.listen.dtmf import DtmfDetector
     >>> det = DtmfDetector()
@@ -29,6 +36,7 @@ at most four, a 40 ms pause at least six.
 from __future__ import annotations
 
 import cmath
+import functools
 import math
 
 import numpy as np
@@ -61,8 +69,9 @@ DIAL = 2 * len(DIAL_FREQS) * BLOCKS
 _DBM0_POWER = (32767.0 * 10 ** (-3.17 / 20)) ** 2 / 2  # power of a 0 dBm0 sine
 
 
+@functools.cache
 def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """The two matrices of the per-frame arithmetic.
+    """The matrices of the per-frame arithmetic, shared by all detectors.
 
     The state vector ``z`` is [spectrum (SPEC), dial (DIAL), samples (SPAN),
     1]. ``samples @ project`` fills the spectrum and dial parts: for blocks
@@ -113,8 +122,12 @@ def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
             for k in range(NF):
                 if k not in (index // 4, 4 + index % 4):
                     w[col + 2 * k : col + 2 * k + 2, 2 * BLOCKS + b] = 0
-        held[key] = w.astype(np.float32)
-    return project.astype(np.float32), weigh.astype(np.float32), held
+        held[key] = w
+    project, weigh = project.astype(np.float32), weigh.astype(np.float32)
+    held = {key: w.astype(np.float32) for key, w in held.items()}
+    for m in (project, weigh, *held.values()):
+        m.flags.writeable = False
+    return project, weigh, held
 
 
 class DtmfDetector:
