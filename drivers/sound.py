@@ -278,6 +278,7 @@ class SoundCard:
                 streams.append(pa.open(input=True, input_device_index=info["index"],
                                        stream_callback=self._hear, **common))
             if self.output:
+                self._started, self._taken, self._play_rate = None, 0, rate
                 streams.append(pa.open(output=True, output_device_index=info["index"],
                                        stream_callback=self._play, **common))
         except OSError as e:
@@ -302,6 +303,15 @@ class SoundCard:
         return None, pyaudio.paContinue
 
     def _play(self, data, count, time_info, status):
+        # PortAudio first fills the device buffer as fast as this runs. Queued
+        # frames are let out no faster than real time (two periods of slack), so
+        # that prefill is silence and the queue never hides a deep buffer.
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        if self._taken + count > (now - self._started) * self._play_rate + 2 * count:
+            return bytes(count * 2), pyaudio.paContinue
+        self._taken += count
         out = self._pending
         while len(out) < count and self._out:
             out = np.concatenate((out, self._out.popleft()))
@@ -347,14 +357,21 @@ class SoundCard:
     async def close(self) -> None:
         """Stop and release the card. Safe to call twice."""
         streams, pa = self._streams, self._pa
+        if pa is None:
+            return
+        if self.output:
+            deadline = time.monotonic() + self.stall
+            while self._out and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
         self._streams, self._pa = [], None
-        if pa is not None:
-            await asyncio.to_thread(self._release, streams, pa)
+        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None)
 
     @staticmethod
-    def _release(streams, pa) -> None:
+    def _release(streams, pa, player=None) -> None:
         for stream in streams:
             try:
+                if stream is player and stream.is_active():
+                    stream.stop_stream()  # plays out what the card holds
                 stream.close()
             except OSError as e:
                 log.debug("closing a failed stream: %s", e)

@@ -225,6 +225,11 @@ class Recorder:
         self.data = bytearray()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
+        deadline = time.monotonic() + 5
+        while len(self.data) < FRAME * 5:  # recording for real before the test goes on
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"parec on {sink}.monitor records nothing")
+            time.sleep(0.01)
 
     def _read(self) -> None:
         while chunk := self.proc.stdout.read1(4096):
