@@ -127,7 +127,7 @@ print(min(best))
 """
 
 
-def speed(files: dict[str, np.ndarray], passes: int = 5) -> None:
+def speed(files: dict[str, np.ndarray], passes: int = 15) -> None:
     """Seconds per 20 ms frame for ours and spandsp, each pinned to one core,
     on each file in turn."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")

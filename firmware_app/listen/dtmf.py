@@ -138,6 +138,8 @@ class DtmfDetector:
             raise ValueError(f"DtmfDetector works at {RATE} Hz, not {rate}; resample first")
         self._project, self._weigh, self._held_weigh = _analysis(rate)
         self._advance = [2 * math.pi * f * HOP / rate for f in FREQS]
+        self._turns = [cmath.exp(-1j * a) for a in self._advance]
+        self._slopes = [math.tan(DEVIATION_MAX * a) for a in self._advance]
         self._level = 10 ** (LEVEL_MIN_DBM0 / 10)
         self._twist_lo = 10 ** (TWIST_MIN_DB / 10)
         self._twist_hi = 10 ** (TWIST_MAX_DB / 10)
@@ -247,7 +249,7 @@ class DtmfDetector:
         index = KEYS.index(self._run_key)
         powers = []
         for col, k in ((0, index // 4), (1, 4 + index % 4)):
-            dev = sum(r[1 + col] for r in run[1:]) / (COHERENT_BLOCKS - 1)
+            dev = sum(cmath.phase(r[1 + col]) for r in run[1:]) / (COHERENT_BLOCKS - 1) / self._advance[k]
             if abs(dev) > MEAN_DEVIATION_MAX:
                 return False
             turn = cmath.exp(-1j * self._advance[k] * (1 + dev))
@@ -259,11 +261,13 @@ class DtmfDetector:
         return min(powers) >= WEAK_TONE_TO_REST_MIN * (energy - powers[0] - powers[1])
 
     def _classify(self, b: int, power: list[float], spectrum: list[complex], floor: float):
-        """(key, low deviation, high deviation, low, high spectrum, floor) if
-        block ``b`` is valid, else None.
+        """(key, low turn, high turn, low, high spectrum, floor) if block ``b``
+        is valid, else None.
 
         ``power`` and ``spectrum`` hold blocks -1..3, eight values each;
-        ``floor`` is FRACTION_MIN times the block's energy less dial tone.
+        ``floor`` is FRACTION_MIN times the block's energy less dial tone. A
+        tone's *turn* is its spectrum times the previous block's conjugate,
+        turned back by the nominal advance: its angle is the phase error.
         """
         at = NF * (b + 1)
         pl = max(power[at : at + 4])
@@ -274,12 +278,11 @@ class DtmfDetector:
             return None
         low = power.index(pl, at, at + 4) - at
         high = power.index(ph, at + 4, at + 8) - at
-        devs = []
-        for k in (low, high):
-            advance = self._advance[k]
-            err = cmath.phase(spectrum[at + k] * spectrum[at - NF + k].conjugate()) - advance
-            dev = ((err + math.pi) % (2 * math.pi) - math.pi) / advance
-            if abs(dev) > DEVIATION_MAX:
-                return None
-            devs.append(dev)
-        return KEYS[4 * low + high - 4], devs[0], devs[1], spectrum[at + low], spectrum[at + high], floor
+        turns = self._turns
+        tl = spectrum[at + low] * spectrum[at - NF + low].conjugate() * turns[low]
+        if tl.real <= 0 or abs(tl.imag) > self._slopes[low] * tl.real:
+            return None
+        th = spectrum[at + high] * spectrum[at - NF + high].conjugate() * turns[high]
+        if th.real <= 0 or abs(th.imag) > self._slopes[high] * th.real:
+            return None
+        return KEYS[4 * low + high - 4], tl, th, spectrum[at + low], spectrum[at + high], floor
