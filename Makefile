@@ -33,9 +33,19 @@ test: venv
 bench: venv
 	$(BIN)/python -m bench
 
-install: venv
+# A non-editable install in /opt: the unit's ProtectHome=yes hides checkouts under /home.
+install: apt
+	$(SUDO) $(PYTHON) -m venv /opt/ivrbox/venv
+	$(SUDO) /opt/ivrbox/venv/bin/pip install -q --upgrade pip
+	$(SUDO) /opt/ivrbox/venv/bin/pip install -q .
+	$(SUDO) install -D -m 644 systemd/ivrbox.sysusers /usr/lib/sysusers.d/ivrbox.conf
+	$(SUDO) systemd-sysusers /usr/lib/sysusers.d/ivrbox.conf
 	$(SUDO) install -D -m 644 systemd/ivrbox.service /etc/systemd/system/ivrbox.service
+	$(SUDO) install -d -m 755 /etc/ivrbox
+	[ -e /etc/ivrbox/config.toml ] || $(SUDO) install -m 640 -o root -g ivrbox firmware_app/default.toml /etc/ivrbox/config.toml
 	$(SUDO) systemctl daemon-reload
+	$(SUDO) systemctl enable ivrbox.service
+	$(SUDO) systemctl restart ivrbox.service
 
 clean:
 	rm -rf $(VENV) .stamp-apt

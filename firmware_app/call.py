@@ -122,7 +122,7 @@ class Call:
     async def run(self, info: CallInfo) -> None:
         self.info = info
         server = self.config["server"]
-        interpreter = Interpreter(self, fallback_url=server["fallback_url"])
+        interpreter = Interpreter(self)
         work = asyncio.create_task(interpreter.run(server["url"], server["method"]))
         gone = asyncio.create_task(self._caller_gone.wait())
         try:

@@ -73,6 +73,7 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     },
     "cache": {
         "dir": (str, "", None),
+        "max_mb": (float, 64.0, _positive),
     },
     "outbox": {
         "path": (str, "", None),

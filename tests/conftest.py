@@ -3,6 +3,15 @@ import pytest
 from twiml_server import TwimlServer
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path, monkeypatch):
+    """Each test gets its own cache and outbox, so no queued input replays into another test's server."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    for name in ("CACHE_DIRECTORY", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def server():
     with TwimlServer({}) as s:

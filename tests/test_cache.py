@@ -181,3 +181,19 @@ def test_ivrbox_cache_warm_crawls_menus_and_audio_then_list_and_prune(live, tmp_
     assert "pruned 4 entries" in pruned.stdout
     bad = run_ivrbox("cache", "warm", "flows:/demo", config=config)
     assert bad.returncode == 2 and "not an http(s) URL" in bad.stderr
+
+
+def test_a_bounded_cache_prunes_the_least_recently_used_as_it_stores(tmp_path):
+    from firmware_app.web.cache import Cache
+    from firmware_app.web.client import Request, Response
+
+    cache = Cache(tmp_path / "c", max_bytes=10_000)
+    for i in range(Cache.PRUNE_EVERY * 2):
+        req = Request("POST", "http://box.test/ivr", {"Digits": str(i)})
+        cache.store(req, Response(req.url, 200, b"<Response>%d</Response>" % i + b" " * 1000,
+                                  {"cache-control": "max-age=60"}))
+    bodies = sum(p.stat().st_size for p in (tmp_path / "c" / "bodies").glob("*/*"))
+    assert bodies <= 10_000  # the last store was a pruning one
+    assert len(cache.entries()) == 10_000 // 1020
+    newest = Request("POST", "http://box.test/ivr", {"Digits": str(Cache.PRUNE_EVERY * 2 - 1)})
+    assert cache.lookup(newest) is not None

@@ -21,11 +21,18 @@ def test_a_wrong_root_element_is_error_12100(server):
     assert "<Response>" in of(events, "error")[0]["message"]
 
 
-def test_an_http_500_is_error_11200(server):
-    server.routes["/start"] = (500, {}, "boom")
+def test_an_http_404_is_error_11200_and_gets_the_apology(server):
+    server.routes["/start"] = (404, {}, "gone")
     events = simulate(server.url("/start"))
+    assert of(events, "error")[0]["code"] == 11200 and "404" in of(events, "error")[0]["message"]
+    assert [e["text"] for e in of(events, "say")] == [APOLOGY]
+
+
+def test_an_http_500_is_error_11200_and_the_server_counts_as_down(server):
+    server.routes["/start"] = (500, {}, "boom")
+    events = simulate(server.url("/start"), "wait:listen dtmf:0")
     assert of(events, "error")[0]["code"] == 11200
-    assert of(events, "say")[0]["text"] == APOLOGY
+    assert of(events, "say")[0]["text"].startswith("Sorry, the service is offline right now.")
 
 
 def test_a_refused_connection_is_error_11205(server):

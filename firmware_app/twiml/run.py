@@ -22,9 +22,8 @@ SILENT_DOCUMENT_LIMIT = 50
 
 
 class Interpreter:
-    def __init__(self, ch, fallback_url: str = ""):
+    def __init__(self, ch):
         self.ch = ch
-        self.fallback_url = fallback_url
 
     async def run(self, url: str, method: str = "POST") -> None:
         request = (url, method, {})
@@ -45,17 +44,12 @@ class Interpreter:
         await self.ch.hangup()
 
     async def _load(self, url: str, method: str, params: dict[str, str]):
+        """The next document. The web stack answers failures itself (fallback_url,
+        cache, bundled flows); what still fails here gets the apology."""
         try:
             return await self.ch.fetch_twiml(url, method, params)
         except (FetchError, TwimlError) as e:
             self.ch.emit("error", code=e.code, message=e.message, url=url)
-            failed = e
-        if self.fallback_url and url != self.fallback_url:
-            params = {**params, "ErrorCode": str(failed.code), "ErrorUrl": url}
-            try:
-                return await self.ch.fetch_twiml(self.fallback_url, "POST", params)
-            except (FetchError, TwimlError) as e:
-                self.ch.emit("error", code=e.code, message=e.message, url=self.fallback_url)
         await self.ch.say(Say(ERROR_MESSAGE))
         await self.ch.hangup()
         return None

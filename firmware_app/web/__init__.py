@@ -17,7 +17,7 @@ def build_fetcher(config: dict):
     server, offline = config["server"], config["offline"]
     problems, cache, outbox = [], None, None
     try:
-        cache = Cache(cache_dir(config))
+        cache = Cache(cache_dir(config), max_bytes=int(config["cache"]["max_mb"] * 1024 * 1024))
     except CacheError as e:
         problems.append(f"{e}; running without a cache")
     try:

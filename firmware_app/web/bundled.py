@@ -14,12 +14,22 @@ folder can branch:
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .client import FetchError, Request, Response
 
-FLOWS_DIR = Path(os.environ.get("IVRBOX_FLOWS", Path(__file__).resolve().parents[2] / "flows"))
+
+def flows_dir() -> Path:
+    """$IVRBOX_FLOWS, else the checkout's flows/, else the installed share/ivrbox/flows."""
+    if os.environ.get("IVRBOX_FLOWS"):
+        return Path(os.environ["IVRBOX_FLOWS"])
+    checkout = Path(__file__).resolve().parents[2] / "flows"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "ivrbox" / "flows"
+
+
+FLOWS_DIR = flows_dir()
 
 
 class BundledFlows:

@@ -131,8 +131,14 @@ class Entry:
 
 
 class Cache:
-    def __init__(self, root: str | Path):
+    PRUNE_EVERY = 100
+
+    def __init__(self, root: str | Path, max_bytes: int | None = None):
+        """``max_bytes`` bounds the bodies kept: a box left running on a real line
+        stores one answer per distinct caller input, so it prunes as it goes."""
         self.root = Path(root)
+        self.max_bytes = max_bytes
+        self._stores = 0
         self.bodies = self.root / "bodies"
         try:
             self.bodies.mkdir(parents=True, exist_ok=True)
@@ -182,6 +188,9 @@ class Cache:
                       req.kind, resp.url, json.dumps(resp.headers), name, len(resp.body), now, expires, now)
             self.db.execute(f"INSERT OR REPLACE INTO entries ({self.COLUMNS}, used_at) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            self._stores += 1
+            if self.max_bytes is not None and self._stores % self.PRUNE_EVERY == 0:
+                self.prune(max_bytes=self.max_bytes)
         except (OSError, sqlite3.Error) as e:
             raise CacheError(f"could not store {req.url} in the cache: {getattr(e, 'strerror', None) or e}") from None
         return self.lookup(req)

@@ -8,7 +8,8 @@ is not TwiML) is answered, in order, by:
 2. the cached answer to the same request (method, URL, Digits/SpeechResult);
 3. the bundled flow at the same path: http://host/ivr/menu with Digits=2 is
    flows/ivr/menu/2.xml, else flows/ivr/menu.xml, else flows/ivr/menu/index.xml;
-4. the configured offline flow (``[offline] flow``);
+4. the configured offline flow (``[offline] flow``), only when the server
+   could not be reached: it tells callers the service is down;
 5. an apology and a hang-up.
 
 An action request (one carrying Digits or SpeechResult) that the server did
@@ -134,7 +135,9 @@ class OfflineFetcher:
         yield "cache", self._cached(req)
         if not req.url.startswith("flows:"):
             yield "bundled", self._bundled(req)
-        if self.offline_flow and req.url != self.offline_flow:
+        # The offline flow tells callers the service is down and their input is kept:
+        # true only when the server could not be reached, not when it answered wrongly.
+        if self.offline_flow and req.url != self.offline_flow and unanswered(failed):
             yield "offline_flow", self._from_origin(Request("POST", self.offline_flow, req.params), self.quick,
                                                     check_twiml, notes, deadline)
 
