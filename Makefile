@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils \
+APT_PACKAGES := espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins \
                 multimon-ng libspandsp-dev gcc systemd
 
 .PHONY: run test bench apt venv install clean
