@@ -9,7 +9,7 @@ APT_PACKAGES := espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaud
 .PHONY: run test bench apt venv install clean
 
 apt: .stamp-apt
-.stamp-apt:
+.stamp-apt: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
