@@ -1,0 +1,83 @@
+"""Whole calls through `ivrbox run`'s daemon loop on a real driver: the voice
+modem (real pyserial on a pty against the fake modem) and a real TwiML server."""
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+
+from fake_modem import FakeModem
+from firmware_app.commands.run import serve
+from firmware_app.config import load
+from twiml_server import TwimlServer
+
+
+def wait_for(predicate, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_modem_call_answers_after_rings_and_counts_each_key_once():
+    routes = {
+        "/start": '<Response><Gather numDigits="2" action="/next"><Say>Enter two digits</Say></Gather></Response>',
+        "/next": "<Response><Say>Thanks</Say><Hangup/></Response>",
+    }
+    with TwimlServer(routes) as server, FakeModem("usr5637") as modem:
+        config = load(None)
+        config["server"]["url"] = server.url("/start")
+        config["line"]["url"] = f"modem://{modem.path}?rings=2&at_timeout=0.5&keepalive=0"
+        result = {}
+        daemon = threading.Thread(target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1))))
+        daemon.start()
+        time.sleep(0.5)
+        modem.ring(2, cid=["DATE = 1124", "TIME = 2005", "NMBR = 5551234", "NAME = ALICE"])
+        wait_for(lambda: len(server.requests) == 1 and modem.streaming)
+        # Each key arrives twice: as a tone in the audio and as the modem's <DLE>digit report.
+        modem.dtmf("4")
+        time.sleep(0.3)
+        modem.dtmf("2")
+        daemon.join(20)
+        assert not daemon.is_alive()
+    assert result["calls"] == 1
+    first, second = server.requests
+    assert first.params["From"] == "5551234" and first.params["CallStatus"] == "ringing"
+    assert second.path == "/next" and second.params["Digits"] == "42"
+    assert len(modem.received) > 8000  # the box spoke to the caller through the modem
+    assert not modem.offhook  # and hung up after <Hangup/>
+
+
+def test_a_sound_card_call_hears_in_band_dtmf_and_speaks_through_the_card():
+    """The USB-audio line on a PulseAudio null-sink card: a second process is
+    the caller, keys travel as tones through PyAudio, the resampler and the
+    box's own detector; a recorder hears the box's prompt on the card."""
+    from pulse import Caller, Recorder, fake_card, tone
+
+    routes = {
+        "/start": ('<Response><Gather numDigits="1" action="/next" timeout="8">'
+                   "<Say>Press a key</Say></Gather></Response>"),
+        "/next": "<Response><Say>Thanks</Say><Hangup/></Response>",
+    }
+    with TwimlServer(routes) as server, fake_card("ivrtest_e2e") as card:
+        caller, recorder = Caller(card), Recorder("ivrtest_e2e_spk")
+        config = load(None)
+        config["server"]["url"] = server.url("/start")
+        config["line"]["url"] = "sound://ivrtest_e2e"
+        result = {}
+        daemon = threading.Thread(target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1))))
+        daemon.start()
+        try:
+            wait_for(lambda: len(server.requests) == 1)
+            time.sleep(1.5)  # into the prompt: the key barges in
+            caller.play(tone(770, 1477, seconds=0.12, volume=0.3))  # '6'
+            daemon.join(20)
+        finally:
+            caller.stop()
+            heard = recorder.stop()
+    assert not daemon.is_alive() and result["calls"] == 1
+    assert server.requests[1].params["Digits"] == "6"
+    blocks = heard[: len(heard) // 80 * 80].reshape(-1, 80).astype(float)
+    loud = (np.sqrt((blocks ** 2).mean(axis=1)) > 300).sum()
+    assert loud >= 50, loud  # at least half a second of the box's voice, in 10 ms blocks
