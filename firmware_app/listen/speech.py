@@ -51,6 +51,10 @@ class ModelError(Exception):
     """A model directory cannot be used; the message says why."""
 
 
+class SpeechError(Exception):
+    """The recognizer failed during an utterance."""
+
+
 @dataclass
 class Word:
     text: str
@@ -183,8 +187,9 @@ def parse_hints(value: str) -> list[str]:
 
 def prepare_hints(hints: list[str], model: Model, extra: list[str] = ()) -> tuple[list[str], list[str]]:
     """Grammar phrases from HINTS (Twilio's limits applied) plus EXTRA, and the warnings."""
-    if isinstance(hints, str) or not all(isinstance(h, str) for h in hints):
+    if not isinstance(hints, (list, tuple)) or not all(isinstance(h, str) for h in hints):
         raise TypeError(f"hints must be a list of strings (see parse_hints), got {hints!r}")
+    hints = list(hints)
     warnings = []
     if len(hints) > MAX_HINTS:
         warnings.append(f"{len(hints)} hints given; only the first {MAX_HINTS} are used")
@@ -242,6 +247,7 @@ class _Lane:
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._done = False
+        self._held = None
         self.words: list[Word] = []
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self.run, name="speech", daemon=True)
@@ -260,25 +266,27 @@ class _Lane:
         finally:
             with self._lock:
                 self._done = True
+            left = [self._held] if self._held is not None else []
             while True:                 # answer whoever asked after the end
                 try:
-                    item = self.inbox.get_nowait()
+                    left.append(self.inbox.get_nowait())
                 except queue.Empty:
                     break
+            for item in left:
                 if isinstance(item, tuple):
                     self.session._resolve(item[1], None)
 
     def _work(self) -> None:
         try:
-            stream = self.make_stream()
-        except BaseException as e:      # noqa: BLE001 - reported through result()
+            self._recognise(self.make_stream())
+        except Exception as e:          # noqa: BLE001 - result() reports it as a SpeechError
             self.error = e
-            stream = None
+
+    def _recognise(self, stream: Stream) -> None:
         frames = 0
-        held = None
         while True:
-            item = held if held is not None else self.inbox.get()
-            held = None
+            item = self._held if self._held is not None else self.inbox.get()
+            self._held = None
             if isinstance(item, bytes):
                 chunk = [item]
                 while len(chunk) < _BATCH_FRAMES:
@@ -287,11 +295,9 @@ class _Lane:
                     except queue.Empty:
                         break
                     if not isinstance(nxt, bytes):
-                        held = nxt
+                        self._held = nxt      # a request: answered after this chunk
                         break
                     chunk.append(nxt)
-                if stream is None:
-                    continue
                 before = frames
                 frames += len(chunk)
                 if stream.accept(b"".join(chunk)):
@@ -306,8 +312,7 @@ class _Lane:
             else:
                 kind, future = item
                 if kind == "finish":
-                    if stream is not None:
-                        self.words += stream.finish()
+                    self.words += stream.finish()
                     self.session._resolve(future, self.words)
                     return
                 self.session._resolve(future, None)
@@ -332,12 +337,12 @@ class SpeechSession:
         if not isinstance(rate, int) or rate <= 0:
             raise ValueError(f"rate must be a positive sample rate in Hz, got {rate!r}")
         self._loop = asyncio.get_running_loop()
+        self._engine = type(model).__name__
         self.events: asyncio.Queue = asyncio.Queue()
         self.profanity_filter = profanity_filter
         self.constrained = speech_model == "numbers_and_commands"
         numbers = number_words(model.language) if self.constrained else []
-        self.grammar, self.warnings = prepare_hints(list(hints) if isinstance(hints, tuple) else hints,
-                                                    model, numbers)
+        self.grammar, self.warnings = prepare_hints(hints, model, numbers)
         self._last_partial: list[str] = []
         self._result: tuple[str, float] | None = None
         self._closed = False
@@ -403,8 +408,9 @@ class SpeechSession:
             raise RuntimeError("result() after close()")
         primary = self._lanes[0]
         words = await self._ask(primary, "finish")
-        if primary.error:
-            raise primary.error
+        if primary.error or words is None:
+            self.close()
+            raise SpeechError(f"the {self._engine} recognizer failed: {primary.error}") from primary.error
         if len(self._lanes) == 2:
             fallback = self._lanes[1]
             heard = [w for w in words if not w.unknown]
@@ -412,7 +418,7 @@ class SpeechSession:
             floor = 0.0 if self.constrained else GRAMMAR_MIN_CONFIDENCE
             if not heard or len(heard) < len(words) or conf < floor:
                 free = await self._ask(fallback, "finish")
-                if free and not fallback.error:
+                if free:
                     words = free
             else:
                 fallback.put(_STOP)
