@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import queue
 import re
 import threading
@@ -45,6 +46,7 @@ SPEECH_MODELS = ("default", "numbers_and_commands", "phone_call")
 GRAMMAR_MIN_CONFIDENCE = 0.5
 PARTIAL_EVERY_FRAMES = 5            # partial results every 100 ms of audio
 _BATCH_FRAMES = 50                  # a lagging worker catches up 1 s at a time
+NICE = {True: 5, False: 10}         # recognizer thread niceness: primary, fallback
 
 
 class ModelError(Exception):
@@ -261,6 +263,12 @@ class _Lane:
             return not self._done
 
     def run(self) -> None:
+        # Recognizers yield the CPU to the event loop (DTMF, playback, timers);
+        # the fallback, needed only when the grammar misses, yields the most.
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE[self.primary])
+        except (AttributeError, OSError):
+            pass
         try:
             self._work()
         finally:
