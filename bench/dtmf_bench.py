@@ -6,9 +6,9 @@ streaming detection in 20 ms frames on one core, as a multiple of real time,
 beside spandsp on the same files (a speech-heavy call and tone-dense audio).
 
 Talk-off uses 600 espeak-ng voices by default (about an hour and a half of
-speech, a few minutes to run); ``python -m bench dtmf --long`` uses every
+speech, about a minute to run); ``python -m bench dtmf --long`` uses every
 language, variant, speed and pitch in the corpus (2,880 voices, 7.3 hours,
-about ten minutes on two cores). ``DTMF_TALKOFF_VOICES=N`` picks any count.
+about five minutes on two cores). ``DTMF_TALKOFF_VOICES=N`` picks any count.
 """
 
 from __future__ import annotations
