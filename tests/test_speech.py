@@ -258,3 +258,11 @@ def test_another_engine_slots_in_and_its_failure_is_a_speech_error():
         with pytest.raises(SpeechError, match="the Model recognizer failed: decoder crashed"):
             await session.result()
     asyncio.run(run())
+
+
+def test_speech_outside_the_hints_falls_back_to_free_text_unless_numbers_and_commands(ko):
+    pcm = synth("안녕하세요 감사합니다")
+    free, _, _, _ = asyncio.run(recognise(ko, pcm, hints=WORDS, speech_model="phone_call"))
+    constrained, _, _, session = asyncio.run(recognise(ko, pcm, hints=WORDS, speech_model="numbers_and_commands"))
+    assert free and not set(free.split()) <= set(WORDS)
+    assert constrained and set(constrained.split()) <= set(session.grammar)

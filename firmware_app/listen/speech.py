@@ -18,10 +18,11 @@ The engine is a small interface (see Engine below); Vosk is the one in
 speech_vosk. A session runs each recognizer in its own worker thread: the
 loop only queues frames and reads events.
 
-With hints, a grammar recognizer built from them runs beside an open one;
-its result wins unless it is empty, holds the unknown-word token, or (for
-``default`` and ``phone_call``) its confidence is low, in which case the
-open recognizer's free text is the answer.
+With hints, a grammar recognizer built from them runs beside an open one.
+A grammar forces whatever was said onto its phrases, so its result only
+wins when it is plausible: for ``numbers_and_commands`` any run of hints and
+number words; for ``default`` and ``phone_call`` exactly one hint, heard
+with confidence. Otherwise the open recognizer's free text is the answer.
 """
 
 from __future__ import annotations
@@ -422,9 +423,9 @@ class SpeechSession:
         if len(self._lanes) == 2:
             fallback = self._lanes[1]
             heard = [w for w in words if not w.unknown]
-            conf = _mean(heard)
-            floor = 0.0 if self.constrained else GRAMMAR_MIN_CONFIDENCE
-            if not heard or len(heard) < len(words) or conf < floor:
+            plausible = heard and len(heard) == len(words) and (self.constrained or (
+                " ".join(w.text for w in heard) in self.grammar and _mean(heard) >= GRAMMAR_MIN_CONFIDENCE))
+            if not plausible:
                 free = await self._ask(fallback, "finish")
                 if free:
                     words = free
