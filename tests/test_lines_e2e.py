@@ -81,3 +81,45 @@ def test_a_sound_card_call_hears_in_band_dtmf_and_speaks_through_the_card():
     blocks = heard[: len(heard) // 80 * 80].reshape(-1, 80).astype(float)
     loud = (np.sqrt((blocks ** 2).mean(axis=1)) > 300).sum()
     assert loud >= 50, loud  # at least half a second of the box's voice, in 10 ms blocks
+
+
+def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
+    """The lobby kiosk through gpiozero's MockFactory and a null-sink handset card."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from pulse import Caller, fake_card
+    from test_kiosk import COLS3, ROWS, Matrix, bounce
+
+    routes = {
+        "/start": '<Response><Gather numDigits="2" action="/next" timeout="8"><Say>Welcome</Say></Gather></Response>',
+        "/next": '<Response><Gather timeout="30"><Say>Thanks</Say></Gather></Response>',
+    }
+    Device.pin_factory = MockFactory()
+    try:
+        pins = Device.pin_factory
+        matrix = Matrix(pins, ROWS, COLS3, "123456789*0#")
+        hook = pins.pin(22)
+        with TwimlServer(routes) as server, fake_card("ivrtest_e2e_kiosk") as card:
+            caller = Caller(card)  # the handset microphone: a card that is plugged in delivers audio
+            config = load(None)
+            config["server"]["url"] = server.url("/start")
+            config["line"]["url"] = ("kiosk://ivrtest_e2e_kiosk?keypad=rows:5,6,13,19;cols:12,16,20"
+                                     "&hook=GPIO22&led=GPIO23&settle=0.03")
+            result = {}
+            daemon = threading.Thread(target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1))))
+            daemon.start()
+            time.sleep(1.0)
+            assert server.requests == []  # nothing happens while the handset rests
+            bounce(hook, True)  # lift
+            wait_for(lambda: len(server.requests) == 1)
+            matrix.press("4")
+            matrix.press("7")
+            wait_for(lambda: len(server.requests) == 2)
+            bounce(hook, False)  # replace, mid-gather
+            daemon.join(20)
+            caller.stop()
+    finally:
+        Device.pin_factory.reset()
+    assert not daemon.is_alive() and result["calls"] == 1
+    assert server.requests[1].params["Digits"] == "47"
