@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins \
                 multimon-ng libspandsp-dev gcc systemd
 
-.PHONY: run test bench apt venv install clean
+.PHONY: run test bench apt venv install clean model
 
 apt: .stamp-apt
 .stamp-apt: Makefile
@@ -46,6 +46,23 @@ install: apt
 	$(SUDO) systemctl daemon-reload
 	$(SUDO) systemctl enable ivrbox.service
 	$(SUDO) systemctl restart ivrbox.service
+
+# make model LANG=en-US: fetch and unpack the Vosk model for a language (needs the internet).
+MODEL_DIR ?= /var/lib/ivrbox/models
+VOSK_MODELS_URL ?= https://alphacephei.com/vosk/models
+model: venv
+	@archive=$$($(BIN)/python -c 'import sys, tomllib; \
+	t = tomllib.load(open("firmware_app/listen/speech_models.toml", "rb"))["models"]; \
+	m = {k.lower(): v for k, v in t.items()}.get(sys.argv[1].lower()); \
+	print(m["archive"]) if m else sys.exit("usage: make model LANG=<tag>; no Vosk model known for " + repr(sys.argv[1]) + "; known: " + " ".join(t))' '$(LANG)') \
+	&& $(SUDO) mkdir -p $(MODEL_DIR) \
+	&& echo "fetching $(VOSK_MODELS_URL)/$$archive.zip" \
+	&& $(SUDO) $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+	     "$(VOSK_MODELS_URL)/$$archive.zip" "$(MODEL_DIR)/$$archive.zip" \
+	&& $(SUDO) $(BIN)/python -m zipfile -e "$(MODEL_DIR)/$$archive.zip" $(MODEL_DIR)/ \
+	&& $(SUDO) rm "$(MODEL_DIR)/$$archive.zip" \
+	&& test -f "$(MODEL_DIR)/$$archive/am/final.mdl" \
+	&& printf '\nAdd to /etc/ivrbox/config.toml:\n[speech.models]\n"%s" = "%s"\n' '$(LANG)' "$(MODEL_DIR)/$$archive"
 
 clean:
 	rm -rf $(VENV) .stamp-apt

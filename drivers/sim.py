@@ -124,6 +124,9 @@ class SimLine(Line):
 
     async def _caller(self):
         for kind, option, arg in self.steps:
+            if kind in ("dtmf", "key", "say", "wav"):
+                # The caller answered: a later wait:listen waits for the box to listen again.
+                self.listening = False
             if kind == "wait" and arg == "prompt":
                 seen = self.prompts
                 while self.prompts == seen:

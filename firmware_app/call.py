@@ -16,7 +16,7 @@ import asyncio
 import secrets
 from contextlib import asynccontextmanager
 
-from drivers.line import CallInfo, HungUp, Line, LineError
+from drivers.line import SILENCE, CallInfo, HungUp, Line, LineError
 
 from .clock import Clock
 from .events import Events
@@ -47,13 +47,16 @@ class Listener:
         self.vad = vad
         self.speech = session is not None
 
-    def feed(self, frame: bytes) -> None:
+    def feed(self, frame: bytes, tone: bool = False) -> None:
+        """One frame of caller audio; ``tone`` says a DTMF tone is in it, which is not voice."""
         if self.session is None:
             return
+        if tone:
+            frame = SILENCE
         self.session.feed(frame)
         edge = self.vad.feed(frame)
         if edge:
-            self.queue.put_nowait(Input(f"speech_{edge}"))
+            self.queue.put_nowait(Input(f"speech_{edge}", ago=self.vad.hangover if edge == "end" else 0.0))
         while not self.session.events.empty():
             kind, *rest = self.session.events.get_nowait()
             if kind == "partial":
@@ -84,10 +87,17 @@ class Listener:
             self.session = None
 
     async def speech_result(self) -> tuple[str, float]:
+        """The utterance's text and confidence; a failed recognizer is no speech, with a warning."""
         if self.session is None:
             return "", 0.0
-        with self.call.clock.hold():
-            return await self.session.result()
+        from .listen.speech import SpeechError
+
+        try:
+            with self.call.clock.hold():
+                return await self.session.result()
+        except SpeechError as e:
+            self.call.emit("warning", message=f"speech recognition failed: {e}; treating it as no speech")
+            return "", 0.0
 
 
 class Call:
@@ -168,7 +178,7 @@ class Call:
                 for key in self.detector.feed(frame):
                     self._digit(key, "inband")
                 if self.listener is not None:
-                    self.listener.feed(frame)
+                    self.listener.feed(frame, self.detector.tone)
                 self.clock.tick()
                 if settle:
                     if self.listener is not None:

@@ -165,6 +165,12 @@ class DtmfDetector:
         self._run: list[tuple] = []
         self._hold("")
 
+    @property
+    def tone(self) -> bool:
+        """True while a DTMF tone is on the line, being confirmed or held, so
+        voice detection can tell a key's tone from a caller's voice."""
+        return bool(self._held or self._run_key)
+
     def _hold(self, key: str) -> None:
         self._held = key
         self._gap = 0

@@ -43,6 +43,11 @@ class VoiceActivity:
         self._hangover = -(-hangover_ms // FRAME_MS)
         self.reset()
 
+    @property
+    def hangover(self) -> float:
+        """Seconds between the last voiced frame and the ``'end'`` it leads to."""
+        return self._hangover * FRAME_MS / 1000
+
     def reset(self) -> None:
         """Back to silence, as at the start of a call or a new ``<Gather>``."""
         self.speaking = False

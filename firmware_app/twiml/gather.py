@@ -32,6 +32,7 @@ class Input:
     kind: str  # digit | speech_start | speech_end | partial | endpoint
     value: str = ""
     stability: float = 0.0
+    ago: float = 0.0  # how long before it was reported it happened (voice activity's hangover)
 
 
 class Listener(Protocol):
@@ -99,18 +100,13 @@ async def run_gather(ch, g: Gather) -> dict[str, str] | None:
         digits = ""
         state = "idle"  # idle | digits | speaking | trailing
         speech_timeout = g.timeout if g.speech_timeout is None else g.speech_timeout
-        speech_began = 0.0
+        deadline = ch.now + g.timeout  # when the current state gives up; other events do not move it
+        speech_cap = 0.0
         sequence = 0
         ev = first
         while True:
             if ev is None:
-                if state == "speaking":
-                    wait = max(0.0, SPEECH_CAP - (ch.now - speech_began))
-                elif state == "trailing":
-                    wait = min(speech_timeout, max(0.0, SPEECH_CAP - (ch.now - speech_began)))
-                else:
-                    wait = g.timeout
-                ev = await inputs.next(wait)
+                ev = await inputs.next(max(0.0, deadline - ch.now))
                 if ev is None:
                     break
             if ev.kind == "digit" and dtmf:
@@ -123,18 +119,19 @@ async def run_gather(ch, g: Gather) -> dict[str, str] | None:
                     if g.finish_on_key and ev.value == g.finish_on_key:
                         break
                     digits += ev.value
-                    state = "digits"
+                    state, deadline = "digits", ch.now + g.timeout
                     if g.num_digits and len(digits) >= g.num_digits:
                         break
             elif speech and state != "digits":
                 if ev.kind == "speech_start":
                     if state == "idle":
-                        speech_began = ch.now
-                    state = "speaking"
+                        speech_cap = ch.now + SPEECH_CAP
+                    state, deadline = "speaking", speech_cap
                 elif ev.kind == "speech_end" and state == "speaking":
                     if speech_timeout == "auto":
                         break
-                    state = "trailing"
+                    # the silence began when voice activity last heard speech, ev.ago before now
+                    state, deadline = "trailing", min(ch.now - ev.ago + speech_timeout, speech_cap)
                 elif ev.kind == "endpoint" and speech_timeout == "auto" and state in ("speaking", "trailing"):
                     break
                 elif ev.kind == "partial" and g.partial_result_callback and state != "idle":
