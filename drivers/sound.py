@@ -278,7 +278,7 @@ class SoundCard:
                 streams.append(pa.open(input=True, input_device_index=info["index"],
                                        stream_callback=self._hear, **common))
             if self.output:
-                self._started, self._taken, self._play_rate = None, 0, rate
+                self._started, self._last_call, self._taken, self._play_rate = None, None, 0, rate
                 streams.append(pa.open(output=True, output_device_index=info["index"],
                                        stream_callback=self._play, **common))
         except OSError as e:
@@ -303,11 +303,17 @@ class SoundCard:
         return None, pyaudio.paContinue
 
     def _play(self, data, count, time_info, status):
-        # PortAudio first fills the device buffer as fast as this runs. Queued
-        # frames are let out no faster than real time (two periods of slack), so
-        # that prefill is silence and the queue never hides a deep buffer.
+        # PortAudio first calls this as fast as it runs to fill the device
+        # buffer, for up to a few hundred ms on PulseAudio, and the ALSA pulse
+        # plugin drops much of what it gets then. So queued audio waits for
+        # the first callback that comes at the card's pace, and after that is
+        # let out no faster than real time (two periods of slack), so the
+        # queue never hides a deep buffer.
         now = time.monotonic()
         if self._started is None:
+            last, self._last_call = self._last_call, now
+            if last is None or now - last < 0.5 * count / self._play_rate:
+                return bytes(count * 2), pyaudio.paContinue
             self._started = now
         if self._taken + count > (now - self._started) * self._play_rate + 2 * count:
             return bytes(count * 2), pyaudio.paContinue

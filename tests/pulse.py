@@ -154,10 +154,14 @@ def fake_card(name: str, rate: int = 48000):
     Each card gets its own PCM in one per-process ALSA config file, so test
     modules can each own a card without seeing one another's.
     """
-    _pcms[name] = alsa_pcm(name)
     path = os.path.join(tempfile.gettempdir(), f"ivrtest-alsa-{os.getpid()}.conf")
-    with open(path, "w") as f:
-        f.write("".join(_pcms.values()))
+
+    def write_config() -> None:
+        with open(path, "w") as f:
+            f.write("".join(_pcms.values()))
+
+    _pcms[name] = alsa_pcm(name)
+    write_config()
     ensure_pulseaudio(path)
     card = FakeCard(name, rate)
     card.unplug_leftovers()
@@ -166,6 +170,10 @@ def fake_card(name: str, rate: int = 48000):
         yield card
     finally:
         card.unplug()
+        # A card unplugged for good leaves the device list, so a later test's
+        # name search cannot land on it.
+        del _pcms[name]
+        write_config()
 
 
 class Caller:
