@@ -34,14 +34,19 @@ class ConsoleLine(Line):
         self._calls = 0
         self._lifted = asyncio.Event()
         self._gone = False
+        self._eof = False
         self._next_frame = 0.0
 
     async def open(self) -> None:
         fd = self.stdin.fileno()
+        try:
+            asyncio.get_running_loop().add_reader(fd, self._on_input)
+        except (OSError, ValueError) as e:  # /dev/null under systemd cannot be watched
+            raise LineError(f"the console line needs a terminal or a pipe on standard input ({e}); "
+                            "under systemd, set [line] url to a modem://, sound:// or kiosk:// line") from None
         if os.isatty(fd):
             self._saved_tty = termios.tcgetattr(fd)
             tty.setcbreak(fd)
-        asyncio.get_running_loop().add_reader(fd, self._on_input)
         try:
             from .sound import Speaker
 
@@ -53,7 +58,8 @@ class ConsoleLine(Line):
 
     async def close(self) -> None:
         fd = self.stdin.fileno()
-        asyncio.get_running_loop().remove_reader(fd)
+        if not self._eof:
+            asyncio.get_running_loop().remove_reader(fd)
         if self._saved_tty is not None:
             termios.tcsetattr(fd, termios.TCSADRAIN, self._saved_tty)
             self._saved_tty = None
@@ -64,7 +70,7 @@ class ConsoleLine(Line):
         data = os.read(self.stdin.fileno(), 64).decode(errors="ignore")
         if not data:
             asyncio.get_running_loop().remove_reader(self.stdin.fileno())
-            self._gone = True
+            self._gone = self._eof = True
             self._lifted.set()
             return
         for ch in data:
@@ -78,10 +84,12 @@ class ConsoleLine(Line):
 
     async def wait_for_call(self) -> CallInfo:
         if self._calls:
+            if self._eof:
+                raise HungUp("standard input closed")
             self._say("Call ended. Press Enter to call again, Ctrl-C to quit.")
             self._lifted.clear()
             await self._lifted.wait()
-            if self._gone and not self._calls:
+            if self._eof:
                 raise HungUp("standard input closed")
         self._calls += 1
         self._gone = False
@@ -92,7 +100,7 @@ class ConsoleLine(Line):
         self._say("Connected. Type keys on the keypad: 0-9 * #. Ctrl-D hangs up.")
 
     async def read_frame(self) -> bytes:
-        if self._gone:
+        if self._gone or self._eof:
             raise HungUp("the console hung up")
         loop = asyncio.get_running_loop()
         self._next_frame += FRAME_SECONDS

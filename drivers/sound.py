@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 #: Rates offered by ``list_devices``, and the order ``pick_rate`` tries.
 PROBE_RATES = (8000, 16000, 44100, 48000)
+MAX_QUEUED_FRAMES = 50  # one second of audio heard but not yet read
 PREFERRED_RATES = (8000, 16000, 48000, 44100, 32000, 22050, 96000)
 
 
@@ -295,8 +296,7 @@ class SoundCard:
         whole = len(heard) // FRAME_SAMPLES * FRAME_SAMPLES
         try:
             for start in range(0, whole, FRAME_SAMPLES):
-                self._loop.call_soon_threadsafe(
-                    self._frames.put_nowait, heard[start:start + FRAME_SAMPLES].tobytes())
+                self._loop.call_soon_threadsafe(self._deliver, heard[start:start + FRAME_SAMPLES].tobytes())
         except RuntimeError:  # the event loop closed under a running stream
             return None, pyaudio.paAbort
         self._heard = heard[whole:]
@@ -329,6 +329,12 @@ class SoundCard:
             out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
         self._pending = out[count:]
         return out[:count].tobytes(), pyaudio.paContinue
+
+    def _deliver(self, frame: bytes) -> None:
+        # Nobody reads while the line waits for rings: keep the last second, not all of it.
+        if self._frames.qsize() >= MAX_QUEUED_FRAMES:
+            self._frames.get_nowait()
+        self._frames.put_nowait(frame)
 
     def drain(self) -> None:
         """Drop the audio heard so far (before answering, say)."""

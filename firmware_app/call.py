@@ -6,7 +6,7 @@ interpreter react, and writes the next frame of the box's voice. On a
 simulated line it waits for the interpreter to settle between frames, so
 a simulated call is fast and deterministic.
 
-    >>> call = Call(line, config, web=Router(HttpClient()), tts=Synthesizer())  # doctest: +SKIP
+    >>> call = Call(line, config, web=build_fetcher(config), tts=Synthesizer())  # doctest: +SKIP
     >>> await call.run(CallInfo(caller="+15550100"))                           # doctest: +SKIP
 """
 
@@ -40,7 +40,7 @@ def new_call_sid() -> str:
 class Listener:
     """Caller input for one <Gather>: digits, voice activity and speech results."""
 
-    def __init__(self, call: "Call", gather: Gather, session=None, vad=None):
+    def __init__(self, call: "Call", session=None, vad=None):
         self.call = call
         self.queue: asyncio.Queue[Input] = asyncio.Queue()
         self.session = session
@@ -121,6 +121,9 @@ class Call:
         self._pump: asyncio.Task | None = None
         self._caller_gone = asyncio.Event()
         self._background: set[asyncio.Task] = set()
+        self._partials: asyncio.Task | None = None
+        self._next_partial: Request | None = None
+        self._partial_sequence = 0
 
     @property
     def now(self) -> float:
@@ -131,6 +134,10 @@ class Call:
 
     async def run(self, info: CallInfo) -> None:
         self.info = info
+        # What the line reported before this call (a handset put down after the
+        # last one, keys pressed while idle) is not this call's.
+        while not self.line.events.empty():
+            self.line.events.get_nowait()
         server = self.config["server"]
         interpreter = Interpreter(self)
         work = asyncio.create_task(interpreter.run(server["url"], server["method"]))
@@ -257,7 +264,7 @@ class Call:
             with self.clock.hold():
                 response = await self.web.fetch(Request("GET", verb.url, {}, kind="audio"))
                 self._notes(response)
-                pcm = decode(response.body)
+                pcm = await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=verb.url)
             return
@@ -278,7 +285,8 @@ class Call:
         session = vad = None
         if "speech" in gather.input:
             session, vad = self._open_speech(gather)
-        self.listener = Listener(self, gather, session, vad)
+        self.listener = Listener(self, session, vad)
+        self._partial_sequence = 0
         try:
             yield self.listener
         finally:
@@ -301,20 +309,27 @@ class Call:
             self.emit("warning", message=warning)
         return session, VoiceActivity()
 
-    def partial_result(self, gather: Gather, text: str, stability: float, sequence: int) -> None:
-        params = self.params({"UnstableSpeechResult": text, "Stability": f"{stability:g}",
-                              "SequenceNumber": str(sequence)})
-        request = Request(gather.partial_result_callback_method, gather.partial_result_callback, params, kind="callback")
-        self.emit("request", method=request.method, url=request.url, params=params)
-        task = asyncio.create_task(self._send_quietly(request))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def partial_result(self, gather: Gather, text: str, stability: float) -> None:
+        """Send a partial result without ever holding up the call: one request in
+        flight at a time; while it is out, only the newest partial waits."""
+        params = self.params({"UnstableSpeechResult": text, "Stability": f"{stability:g}"})
+        self._next_partial = Request(gather.partial_result_callback_method, gather.partial_result_callback,
+                                     params, kind="callback")
+        if self._partials is None or self._partials.done():
+            self._partials = asyncio.create_task(self._send_partials())
+            self._background.add(self._partials)
+            self._partials.add_done_callback(self._background.discard)
 
-    async def _send_quietly(self, request: Request) -> None:
-        try:
-            await self.web.fetch(request)
-        except FetchError as e:
-            self.emit("warning", message=f"partialResultCallback failed: {e.message}")
+    async def _send_partials(self) -> None:
+        while self._next_partial is not None:
+            request, self._next_partial = self._next_partial, None
+            self._partial_sequence += 1
+            request.params["SequenceNumber"] = str(self._partial_sequence)
+            self.emit("request", method=request.method, url=request.url, params=request.params)
+            try:
+                await self.web.fetch(request)
+            except FetchError as e:
+                self.emit("warning", message=f"partialResultCallback failed: {e.message}")
 
     def _end(self, by: str, **fields) -> None:
         if not self.ended:

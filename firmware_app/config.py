@@ -12,6 +12,7 @@ the key and what is wrong.
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -134,9 +135,14 @@ def _merge(data: dict, where: str, out: dict) -> None:
             raise ConfigError(f"{where}: [{name}]: unknown section (known: {known})")
 
 
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
 def _merge_free(name: str, values: dict, where: str, out: dict) -> None:
     typ = FREE_SECTIONS[name]
     for key, value in values.items():
+        if not LANGUAGE_TAG.fullmatch(key):
+            raise ConfigError(f"{where}: [{name}] {key}: not a BCP-47 language tag such as en-US")
         if not isinstance(value, typ):
             raise ConfigError(f"{where}: [{name}] {key}: expected {typ.__name__}, got {value!r}")
     out.setdefault(name, {}).update(values)

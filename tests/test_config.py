@@ -52,6 +52,9 @@ def test_speech_models_map_languages_to_directories(config_file, tmp_path):
     path.write_text('[speech.models]\n"ko-KR" = 5\n')
     with pytest.raises(ConfigError, match=r"\[speech.models\] ko-KR: expected str"):
         load(path)
+    path.write_text('[speech.models]\nenglish = "/models/en"\n')
+    with pytest.raises(ConfigError, match=r"\[speech.models\] english: not a BCP-47 language tag"):
+        load(path)
 
 
 def test_the_commands_report_a_broken_config_and_exit_2(tmp_path):

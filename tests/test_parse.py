@@ -50,11 +50,11 @@ def test_empty_finish_on_key_is_allowed():
     assert parse('<Response><Gather finishOnKey=""/></Response>', URL).verbs[0].finish_on_key == ""
 
 
-def test_hints_over_twilios_limits_are_dropped_with_a_warning():
-    hints = ",".join(f"w{i}" for i in range(600)) + "," + "x" * 101
+def test_hints_are_split_on_commas_and_left_whole_for_the_speech_layer():
+    hints = ",".join(f"w{i}" for i in range(600)) + ", " + "x" * 101
     doc = parse(f'<Response><Gather input="speech" hints="{hints}"/></Response>', URL)
-    assert len(doc.verbs[0].hints) == 500
-    assert any("500" in w for w in doc.warnings)
+    assert len(doc.verbs[0].hints) == 601 and doc.verbs[0].hints[-1] == "x" * 101
+    assert doc.warnings == []
 
 
 def test_nested_verbs_other_than_say_play_pause_are_skipped():

@@ -312,3 +312,23 @@ def test_no_pins_means_the_call_is_there_at_once(card, caller):
             await asyncio.wait_for(line.wait_for_call(), 3)
 
     run(main())
+
+
+def test_audio_heard_while_nobody_reads_is_capped_at_a_second(card, caller):
+    """A sound line waiting for rings hears the card all along; what it keeps must not grow."""
+    from drivers.sound import MAX_QUEUED_FRAMES, SoundCard
+
+    async def main():
+        sound = SoundCard(CARD)
+        await sound.open()
+        try:
+            await asyncio.sleep(2.5)
+            held = sound._frames.qsize()
+            frame = await sound.read_frame()
+        finally:
+            await sound.close()
+        return held, frame
+
+    held, frame = run(main())
+    assert held == MAX_QUEUED_FRAMES
+    assert len(frame) == 320

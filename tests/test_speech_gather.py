@@ -171,3 +171,21 @@ def test_a_missing_model_warns_and_behaves_as_no_speech(tmp_path):
     assert [g["input"] for g in of(events, "gather")] == ["none", "dtmf"]
     assert paths == ["/a", "/c", "/d"]
     assert server.requests[-1].params["Digits"] == "3"
+
+
+def test_speech_onset_cuts_off_the_prompt(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[speech.models]\n"ko-KR" = "{KO_MODEL}"\n')
+    prompt = "<Say language='ko-KR'>안녕하세요 고객님 예약을 원하시면 지금 말씀해 주세요 이 안내는 길게 이어집니다</Say>"
+    routes = {"/p": gather("/q", body=prompt, input="speech", hints=HINTS, speechTimeout="auto"),
+              "/q": "<Response><Hangup/></Response>"}
+    with TwimlServer(routes) as server:
+        events = simulate(server.url("/p"), "wait:prompt wait:1 say@ko-KR:'예약'", "--max-seconds", "30",
+                          config=str(config), timeout=120)
+        params = server.requests[-1].params
+    said = of(events, "say")[0]["t"]
+    cut = of(events, "interrupted")
+    assert cut and cut[0]["verb"] == "Say"
+    onset = said + 1.0  # the caller starts speaking 1 s into the prompt
+    assert 0.0 < cut[0]["t"] - onset < 0.3
+    assert params["SpeechResult"] == "예약"

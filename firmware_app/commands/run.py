@@ -113,7 +113,12 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks)
                     log.info("%s call on %s from %s", call.sid[:10], name, info.caller or "unknown")
                     counter.taken += 1
                     notify(f"STATUS=in call {call.sid} ({counter.taken} taken)")
-                    await call.run(info)
+                    try:
+                        await call.run(info)
+                    except LineError:
+                        raise
+                    except Exception:  # a bug in one call must not take the other lines down
+                        log.exception("%s failed; the line answers again", call.sid[:10])
                     notify(f"STATUS=waiting for calls ({counter.taken} taken)")
         except LineError as e:
             log.error("%s failed: %s; reopening in %.0f s", name, e, backoff)

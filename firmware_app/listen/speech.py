@@ -183,15 +183,10 @@ class SpeechModels:
         return f"the speech model for {key!r} is still loading"
 
 
-def parse_hints(value: str) -> list[str]:
-    """The ``hints`` attribute: comma-separated phrases."""
-    return [h.strip() for h in value.split(",") if h.strip()]
-
-
 def prepare_hints(hints: list[str], model: Model, extra: list[str] = ()) -> tuple[list[str], list[str]]:
     """Grammar phrases from HINTS (Twilio's limits applied) plus EXTRA, and the warnings."""
     if not isinstance(hints, (list, tuple)) or not all(isinstance(h, str) for h in hints):
-        raise TypeError(f"hints must be a list of strings (see parse_hints), got {hints!r}")
+        raise TypeError(f"hints must be a list of strings (the parser splits the attribute), got {hints!r}")
     hints = list(hints)
     warnings = []
     if len(hints) > MAX_HINTS:

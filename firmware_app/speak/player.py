@@ -18,11 +18,6 @@ class Player:
         self._pcm = b""
         self._pos = 0
         self._done: asyncio.Future | None = None
-        self.on_start = None
-
-    @property
-    def playing(self) -> bool:
-        return self._done is not None
 
     async def play(self, pcm: bytes) -> None:
         if not pcm:

@@ -46,7 +46,12 @@ class Synthesizer:
             self.command, "-v", voice, "--stdout",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await proc.communicate(text.encode())
+        try:
+            out, err = await proc.communicate(text.encode())
+        except asyncio.CancelledError:
+            proc.kill()  # the prompt was cut off before it was even synthesized
+            await proc.wait()
+            raise
         if proc.returncode != 0:
             raise OSError(f"{self.command} exited {proc.returncode}: {err.decode(errors='replace').strip()}")
         return decode(out)

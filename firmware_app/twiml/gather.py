@@ -102,7 +102,6 @@ async def run_gather(ch, g: Gather) -> dict[str, str] | None:
         speech_timeout = g.timeout if g.speech_timeout is None else g.speech_timeout
         deadline = ch.now + g.timeout  # when the current state gives up; other events do not move it
         speech_cap = 0.0
-        sequence = 0
         ev = first
         while True:
             if ev is None:
@@ -135,8 +134,7 @@ async def run_gather(ch, g: Gather) -> dict[str, str] | None:
                 elif ev.kind == "endpoint" and speech_timeout == "auto" and state in ("speaking", "trailing"):
                     break
                 elif ev.kind == "partial" and g.partial_result_callback and state != "idle":
-                    sequence += 1
-                    ch.partial_result(g, ev.value, ev.stability, sequence)
+                    ch.partial_result(g, ev.value, ev.stability)
             ev = None
 
         text, confidence = "", 0.0

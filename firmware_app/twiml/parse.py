@@ -28,7 +28,6 @@ if "flows" not in uses_relative:
 MAX_DOCUMENT = 64 * 1024
 FINISH_KEYS = set("0123456789#*") | {""}
 SPEECH_MODELS = {"default", "numbers_and_commands", "phone_call"}
-MAX_HINTS, MAX_HINT_LENGTH = 500, 100
 
 
 class TwimlError(Exception):
@@ -75,7 +74,7 @@ class _Reader:
         return build(self, el)
 
     def attrs(self, el: Element, known: set[str]) -> dict[str, str]:
-        for name in el.attrib.keys() - known:
+        for name in sorted(el.attrib.keys() - known):
             self.warn(f"<{el.tag}> attribute {name!r} is not supported; ignored")
         return {k: v for k, v in el.attrib.items() if k in known}
 
@@ -175,14 +174,8 @@ class _Reader:
         )
 
     def hints(self, text: str) -> list[str]:
-        hints = [h.strip() for h in text.split(",") if h.strip()]
-        if len(hints) > MAX_HINTS:
-            self.warn(f"<Gather hints> has {len(hints)} entries; Twilio takes {MAX_HINTS}, the rest are dropped")
-            hints = hints[:MAX_HINTS]
-        long = [h for h in hints if len(h) > MAX_HINT_LENGTH]
-        if long:
-            self.warn(f"<Gather hints> has {len(long)} entries over {MAX_HINT_LENGTH} characters; dropped")
-        return [h for h in hints if len(h) <= MAX_HINT_LENGTH]
+        """Split only: the speech layer applies Twilio's limits, and warns, where it knows the model."""
+        return [h.strip() for h in text.split(",") if h.strip()]
 
     def redirect(self, el):
         a = self.attrs(el, {"method"})

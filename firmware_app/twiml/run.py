@@ -6,7 +6,7 @@ The interpreter does no I/O of its own. It talks to a Channel (the call):
     fetch_twiml(url, method, params) -> Document    raises FetchError or TwimlError
     say(Say)  play(Play)  pause(seconds)            cancel to stop
     listen(Gather) -> async context of a Listener
-    partial_result(Gather, text, stability, sequence)
+    partial_result(Gather, text, stability)
     hangup()  reject(reason)
 """
 

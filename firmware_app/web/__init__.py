@@ -1,6 +1,6 @@
 """Where the box gets its TwiML and audio: HTTP, the cache, the bundled flows, the outbox."""
 
-from .bundled import BundledFlows, Router
+from .bundled import BundledFlows
 from .client import FetchError, HttpClient, Request, Response
 
 
@@ -32,4 +32,4 @@ def build_fetcher(config: dict):
         connect_timeout=connect, probe_interval=offline["probe_interval"], problems=problems)
 
 
-__all__ = ["BundledFlows", "FetchError", "HttpClient", "Request", "Response", "Router", "build_fetcher"]
+__all__ = ["BundledFlows", "FetchError", "HttpClient", "Request", "Response", "build_fetcher"]

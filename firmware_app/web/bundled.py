@@ -56,16 +56,3 @@ class BundledFlows:
         if found is None:
             raise FetchError(11200, f"no bundled flow for {path!r} in {self.root}", req.url, 404)
         return Response(req.url, 200, found.read_bytes(), {"content-type": "text/xml"})
-
-
-class Router:
-    """Sends ``flows:`` URLs to the bundled flows and everything else to the web."""
-
-    def __init__(self, web, flows: BundledFlows | None = None):
-        self.web = web
-        self.flows = flows or BundledFlows()
-
-    async def fetch(self, req: Request) -> Response:
-        if req.url.startswith("flows:"):
-            return await self.flows.fetch(req)
-        return await self.web.fetch(req)

@@ -95,6 +95,10 @@ class HttpClient:
 
     def _exchange(self, method, url, params, extra_headers, deadline, limit) -> Response:
         parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError as e:
+            raise FetchError(11100, f"invalid URL {url!r}: {e}", url) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(11100, f"not an http(s) URL: {url!r}", url)
         body = None
@@ -109,7 +113,7 @@ class HttpClient:
             headers["X-Twilio-Signature"] = sign(self.auth_token, target, params)
         remaining = deadline - time.monotonic()
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(parts.hostname, parts.port, timeout=min(self.connect_timeout, remaining))
+        conn = conn_cls(parts.hostname, port, timeout=min(self.connect_timeout, remaining))
         path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
         try:
             try:
@@ -142,7 +146,9 @@ class HttpClient:
             return Response(url, resp.status, b"".join(chunks), {k.lower(): v for k, v in resp.getheaders()})
         except (TimeoutError, socket.timeout):
             raise FetchError(11205, f"no complete response within {self.timeout:g} s", url) from None
-        except (http.client.HTTPException, ConnectionError) as e:
+        except ssl.SSLError as e:
+            raise FetchError(11220, f"TLS failed mid-exchange: {e.reason}", url) from None
+        except (http.client.HTTPException, OSError) as e:
             raise FetchError(11206, f"HTTP protocol error: {type(e).__name__} {e}", url) from None
         finally:
             conn.close()

@@ -166,7 +166,11 @@ class OfflineFetcher:
             return Served(resp.url, resp.status, resp.body, resp.headers, notes)
         except FetchError as e:
             failed = e
-        entry = self.cache.lookup(req) if self.cache else None
+        try:
+            entry = self.cache.lookup(req) if self.cache else None
+        except CacheError as e:
+            notes.append({"event": "warning", "message": str(e)})
+            entry = None
         if entry is None:
             raise failed
         notes += [error_note(failed, req.url), {"event": "offline", "source": "cache", "url": req.url, "for": req.url}]
@@ -242,7 +246,8 @@ class OfflineFetcher:
         try:
             return await self.web.fetch(req)
         except FetchError as e:
-            if unanswered(e):
+            # A slow partialResultCallback endpoint says nothing about the TwiML server.
+            if unanswered(e) and req.kind != "callback":
                 self.breaker.trip(req.url, e.message)
             raise
 
@@ -251,6 +256,8 @@ class OfflineFetcher:
             await self.quick.fetch(Request("GET", url, {}, kind="callback", headers={"X-Ivrbox-Probe": "1"}))
         except FetchError as e:
             return not unanswered(e)
+        except Exception:  # the probe must keep watching whatever goes wrong
+            return False
         return True
 
     # The outbox
