@@ -307,7 +307,8 @@ class Call:
                                 profanity_filter=gather.profanity_filter)
         for warning in session.warnings:
             self.emit("warning", message=warning)
-        return session, VoiceActivity()
+        vad = self.config["speech"]
+        return session, VoiceActivity(vad["vad_aggressiveness"], hangover_ms=vad["vad_hangover_ms"])
 
     def partial_result(self, gather: Gather, text: str, stability: float) -> None:
         """Send a partial result without ever holding up the call: one request in

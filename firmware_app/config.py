@@ -90,7 +90,10 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     "line": {
         "url": ((str, list), "console:", _line_urls),
     },
-    "speech": {},
+    "speech": {
+        "vad_aggressiveness": (int, 2, lambda v: None if 0 <= v <= 3 else "must be 0 (keeps most speech) to 3"),
+        "vad_hangover_ms": (int, 300, lambda v: None if v >= 20 else "must be at least one 20 ms frame"),
+    },
 }
 
 # Sections whose keys are free-form names mapping to strings, such as

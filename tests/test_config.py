@@ -29,6 +29,7 @@ def test_values_override_defaults(config_file):
     ('[server]\ntimeout = -1\n', "[server] timeout: must be greater than 0"),
     ('[serverz]\nurl = "http://x"\n', "[serverz]: unknown section"),
     ('[line]\nurl = "telepathy:"\n', "[line] url: unknown line URL"),
+    ('[speech]\nvad_aggressiveness = 4\n', "[speech] vad_aggressiveness: must be 0 (keeps most speech) to 3"),
     ('[server\nurl = "x"\n', "not valid TOML"),
     ('server = 3\n', "server: expected a [server] table"),
 ])
