@@ -94,6 +94,7 @@ class MatrixKeypad:
             self._close_devices()
             raise
         self._woken = threading.Event()
+        self._scanning = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="keypad", daemon=True)
         self._thread.start()
@@ -103,22 +104,24 @@ class MatrixKeypad:
 
     def scan(self) -> set[str]:
         """The labels of the keys down right now (one pass over the rows)."""
-        down = set()
-        for row in self._rows:
-            row.off()
-        for r, row in enumerate(self._rows):
-            row.on()
-            down.update(self.labels[r][c] for c, col in enumerate(self._cols) if col.is_active)
-            row.off()
-        return down
+        with self._scanning:  # the scanning thread and a caller must not drive the rows at once
+            down = set()
+            for row in self._rows:
+                row.off()
+            for r, row in enumerate(self._rows):
+                row.on()
+                down.update(self.labels[r][c] for c, col in enumerate(self._cols) if col.is_active)
+                row.off()
+            return down
 
     def _run(self) -> None:
         while not self._closed:
             self._woken.wait()
             self._woken.clear()
             self._scan_until_released()
-            for row in self._rows:
-                row.on()
+            with self._scanning:
+                for row in self._rows:
+                    row.on()
             if any(col.is_active for col in self._cols):
                 self._woken.set()
 
