@@ -100,6 +100,7 @@ class ModemLine(Line):
         self._frames: asyncio.Queue = asyncio.Queue()
         self._ended = asyncio.Event()
         self._gone: HungUp | None = None
+        self._declined = False
         self._in_call = False
         self._timeouts = 0
         self._recovering = False
@@ -150,6 +151,8 @@ class ModemLine(Line):
         self._in_call = False
 
     async def wait_for_call(self) -> CallInfo:
+        if self._declined:
+            await self._until_ringing_stops()
         rings, fields, told, last = 0, {}, False, 0.0
         while True:
             if self._failed:
@@ -212,8 +215,18 @@ class ModemLine(Line):
         self._in_call = True
         log.info("answered: full-duplex %s audio at 8000 Hz", self.offer.codec)
 
+    async def _until_ringing_stops(self) -> None:
+        """A declined call (<Reject>) goes on ringing until the caller gives up; let it."""
+        self._declined = False
+        while True:
+            try:
+                await asyncio.wait_for(self._unsolicited.get(), self.ring_gap)
+            except TimeoutError:
+                return
+
     async def hangup(self) -> None:
         if not self._in_call or self._failed:
+            self._declined = not self._in_call and not self._failed
             self._in_call = False
             return
         self._in_call = False

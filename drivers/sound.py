@@ -454,7 +454,7 @@ class SoundLine(Line):
         self.card = SoundCard(device, rate=rate, stall=float(stall))
         self.hook_pin, self.ring_pin, self.ring_active = hook, ring, ring_active
         self.relay = self.detector = None
-        self._answered = False
+        self._answered = self._declined = False
 
     async def open(self) -> None:
         from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
@@ -489,6 +489,9 @@ class SoundLine(Line):
         await self.card.reopen(self.probe_interval)
         if self.detector is None:
             return CallInfo()
+        if self._declined:
+            await self._until_ringing_stops()
+            started = time.monotonic()
         rings, last = 0, -math.inf
         while True:
             try:
@@ -514,7 +517,17 @@ class SoundLine(Line):
             self.relay.on()
         self._answered = True
 
+    async def _until_ringing_stops(self) -> None:
+        """A declined call (<Reject>) goes on ringing until the caller gives up; let it."""
+        self._declined = False
+        while True:
+            try:
+                await asyncio.wait_for(self._edges.get(), self.ring_timeout)
+            except asyncio.TimeoutError:
+                return
+
     async def hangup(self) -> None:
+        self._declined = not self._answered
         self._answered = False
         if self.relay is not None:
             self.relay.off()

@@ -467,3 +467,25 @@ def test_unplugged_while_idle_then_replugged_under_the_same_by_id_name(tmp_path)
         second.close()
     assert info.caller == "5550005"
     assert line.offer.codec == "linear"
+
+
+def test_a_declined_call_is_let_ring_out_not_answered_again():
+    """After <Reject> the box hangs up without answering; the same caller's
+    rings go on, and must not be counted as a new call."""
+    with FakeModem("usr5637") as fake:
+        async def main():
+            line = line_for(fake, "rings=2&ring_gap=0.3")
+            await line.open()
+            try:
+                fake.ring(6, interval=0.05)
+                await line.wait_for_call()
+                await line.hangup()  # declined: never answered
+                nxt = asyncio.create_task(line.wait_for_call())
+                await asyncio.sleep(0.7)  # rings 3 to 6 come and go, then the caller gives up
+                assert not nxt.done()
+                fake.ring(2, interval=0.05)
+                return await asyncio.wait_for(nxt, 3)
+            finally:
+                await line.close()
+
+        assert run(main()).rings == 2

@@ -332,3 +332,25 @@ def test_audio_heard_while_nobody_reads_is_capped_at_a_second(card, caller):
     held, frame = run(main())
     assert held == MAX_QUEUED_FRAMES
     assert len(frame) == 320
+
+
+def test_a_declined_call_is_let_ring_out_not_answered_again(card, caller, pins):
+    """After <Reject> the box hangs up without answering; the same caller's
+    ring bursts go on and must not make a new call."""
+    async def main():
+        line = open_line(f"sound://{CARD}?hook=GPIO17&ring=GPIO27&rings=2&ring_gap=0.05&ring_timeout=0.4",
+                         probe_interval=0.2)
+        detector = pins.pin(27)
+        async with line:
+            ringing = asyncio.create_task(ring(detector, 6))
+            await asyncio.wait_for(line.wait_for_call(), 3)
+            await line.hangup()  # declined: never answered
+            nxt = asyncio.create_task(line.wait_for_call())
+            await ringing  # bursts 3 to 6
+            await asyncio.sleep(0.2)
+            assert not nxt.done()
+            await asyncio.sleep(0.4)  # the caller has given up
+            await ring(detector, 2)
+            return await asyncio.wait_for(nxt, 2)
+
+    assert run(main()).rings == 2
