@@ -230,3 +230,30 @@ def test_a_full_disk_is_reported_and_the_call_goes_on(live, tmp_path):
     kept = [e for e in of(events, "error") if e.get("digits") == "7"]
     assert kept and "in memory" in kept[0]["message"]
     assert says(events)[0].startswith("Version") and says(events)[-1] == APOLOGY
+
+
+def test_new_input_waits_behind_older_input_the_server_has_not_had_yet(live, flows, conf):
+    """The server is back but slow to take the backlog: a new action queues behind
+    it rather than overtaking it, and everything arrives in the order callers pressed."""
+    config = conf()
+    live.routes["/ivr/menu"] = MENU
+    live.stop()
+    for key in "123":
+        simulate(live.url("/ivr/menu"), f"wait:listen dtmf:{key}", "--max-seconds", "10", config=config)
+
+    def slow_replays(rec):
+        if "X-Ivrbox-Replay" in rec.headers:
+            time.sleep(0.4)  # more than the half connect timeout a caller waits for the backlog
+        return MENU
+
+    live.routes["/ivr/menu"] = slow_replays
+    live.start()
+    events = simulate(live.url("/ivr/menu"), "wait:listen dtmf:9", "--max-seconds", "10", config=config)
+    assert "waits its turn" in " ".join(e["message"] for e in of(events, "error"))
+    assert [q["digits"] for q in of(events, "queued")] == ["9"]
+    subprocess.run([IVRBOX, "outbox", "flush", "--config", config], capture_output=True, text=True, check=True)
+    first_seen = {}
+    for rec in live.requests:
+        if rec.params.get("Digits"):
+            first_seen.setdefault(rec.headers["I-Twilio-Idempotency-Token"], rec.params["Digits"])
+    assert list(first_seen.values()) == ["1", "2", "3", "9"]

@@ -101,17 +101,22 @@ class OfflineFetcher:
         action = bool(request_input(req.params))
         if TOKEN_HEADER not in req.headers and not req.url.startswith("flows:"):
             req = replace(req, headers={**req.headers, TOKEN_HEADER: uuid.uuid4().hex})
-        if action and (self.unsaved or (self.outbox and self.outbox.count())) and not self.breaker.is_open(req.url):
-            # The server gets the earlier input first, unless that would keep this caller waiting.
+        waiting = self._backlog() if action else 0
+        if waiting and not self.breaker.is_open(req.url):
+            # The server gets the earlier input first; this caller waits for that only so long.
             await asyncio.wait([self._flush_now()], timeout=self.connect_timeout / 2)
+            waiting = self._backlog()
         try:
+            if waiting:
+                raise FetchError(11205, f"{waiting} earlier request(s) not delivered yet; "
+                                 "this one waits its turn in the outbox", req.url)
             resp = await self._from_origin(req, self.quick, check_twiml, notes, deadline)
             return Served(resp.url, resp.status, resp.body, resp.headers, notes)
         except (FetchError, TwimlError) as e:
             failed = e
         notes.append(error_note(failed, req.url))
         if action and unanswered(failed):
-            self._queue(req, notes)
+            await self._queue(req, notes)
         for source, attempt in self._fallbacks(req, failed, notes, deadline):
             try:
                 resp = await attempt
@@ -222,7 +227,7 @@ class OfflineFetcher:
         check(resp)
         if self.cache:
             try:
-                self.cache.store(req, resp)
+                await asyncio.to_thread(self.cache.store, req, resp)  # hashes and writes the body
             except CacheError as e:
                 notes.append({"event": "warning", "message": str(e)})
         return resp
@@ -262,12 +267,16 @@ class OfflineFetcher:
 
     # The outbox
 
-    def _queue(self, req: Request, notes: list[dict]) -> None:
+    def _backlog(self) -> int:
+        return len(self.unsaved) + (self.outbox.count() if self.outbox else 0)
+
+    async def _queue(self, req: Request, notes: list[dict]) -> None:
         what = {k: v for k, v in (("digits", req.params.get("Digits")), ("speech", req.params.get("SpeechResult")))
                 if v is not None}
         if self.outbox is not None:
             try:
-                item = self.outbox.put(req)
+                # put() returns once the row is on disk: an fsync, too slow for the audio loop on an SD card
+                item = await asyncio.to_thread(self.outbox.put, req)
                 notes.append({"event": "queued", "id": item.id, "url": req.url, **what})
                 return
             except OutboxError as e:
