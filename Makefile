@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins \
-                multimon-ng libspandsp-dev gcc systemd
+# python3-venv and python3-dev: Debian splits venv and the headers (webrtcvad compiles) out of python3.
+APT_PACKAGES := python3-venv python3-dev espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils \
+                libasound2-plugins multimon-ng libspandsp-dev gcc systemd
 
 .PHONY: run test bench apt venv install clean model
 
