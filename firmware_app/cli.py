@@ -8,11 +8,13 @@ import argparse
 import importlib
 import sys
 
+import firmware_app
+
 COMMANDS = ["run", "simulate", "dtmf", "devices", "cache", "outbox"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ivrbox", description=__doc__.split(".")[0])
+    parser = argparse.ArgumentParser(prog="ivrbox", description=firmware_app.__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"firmware_app.commands.{name}")
