@@ -34,6 +34,8 @@ import numpy as np
 import pyaudio
 from numpy.lib.stride_tricks import sliding_window_view
 
+from firmware_app.listen.progress import HangupTones
+
 from .line import FRAME_SAMPLES, RATE, CallInfo, HungUp, Line, LineError
 
 log = logging.getLogger(__name__)
@@ -434,11 +436,19 @@ class SoundLine(Line):
     gave up and the count starts again. ``ring_active`` is the level the
     detector's output takes while ringing (``low`` for the usual
     open-collector optocoupler, which gets the pull-up).
+
+    An exchange does not tell an FXO line that the caller hung up: it plays
+    busy, reorder or dial tone. With ``disconnect=tones`` (the default when
+    there is a ``hook`` pin) the line listens for them during a call, and
+    ``silence`` seconds of near silence (0, the default: never) count too.
+    ``read_frame`` then raises HungUp and a ``hangup`` event carries the
+    reason (``busy``, ``reorder``, ``dial`` or ``silence``); see
+    ``firmware_app.listen.progress``.
     """
 
     def __init__(self, device: str = "", *, hook=None, ring=None, rings=2, rate=None,
                  ring_active: str = "low", ring_gap=0.8, ring_timeout=8.0,
-                 probe_interval=1.0, stall=0.5) -> None:
+                 probe_interval=1.0, stall=0.5, disconnect=None, silence=0) -> None:
         super().__init__()
         if ring_active not in ("low", "high"):
             raise LineError(f"ring_active must be 'low' or 'high', not {ring_active!r}")
@@ -446,15 +456,22 @@ class SoundLine(Line):
             self.rings = int(rings)
             self.ring_gap, self.ring_timeout = float(ring_gap), float(ring_timeout)
             self.probe_interval = float(probe_interval)
+            self.silence = float(silence)
         except ValueError as e:
             raise LineError(f"bad sound line option: {e}") from None
         if self.rings < 1:
             raise LineError(f"rings must be 1 or more, not {rings!r}")
+        self.disconnect = disconnect or ("tones" if hook else "off")
+        if self.disconnect not in ("tones", "off"):
+            raise LineError(f"disconnect must be 'tones' or 'off', not {disconnect!r}")
+        if not 0 <= self.silence < math.inf:
+            raise LineError(f"silence must be 0 (off) or a number of seconds, not {silence!r}")
         self.device = device
         self.card = SoundCard(device, rate=rate, stall=float(stall))
         self.hook_pin, self.ring_pin, self.ring_active = hook, ring, ring_active
         self.relay = self.detector = None
         self._answered = self._declined = False
+        self._progress = self._gone = None
 
     async def open(self) -> None:
         from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
@@ -516,6 +533,9 @@ class SoundLine(Line):
         if self.relay is not None:
             self.relay.on()
         self._answered = True
+        self._gone = None
+        if self.disconnect == "tones" or self.silence:
+            self._progress = HangupTones(tones=self.disconnect == "tones", silence=self.silence)
 
     async def _until_ringing_stops(self) -> None:
         """A declined call (<Reject>) goes on ringing until the caller gives up; let it."""
@@ -536,11 +556,21 @@ class SoundLine(Line):
     async def read_frame(self) -> bytes:
         if not self._answered:
             raise HungUp("the line is on hook")
-        return await self.card.read_frame()
+        if self._gone:
+            raise self._gone
+        frame = await self.card.read_frame()
+        if self._progress is not None and (reason := self._progress.feed(frame)):
+            log.info("far end hung up: %s", reason)
+            self._gone = HungUp(f"far end hung up: {reason}" + (" tone" if reason != "silence" else ""))
+            self.post("hangup", reason)
+            raise self._gone
+        return frame
 
     async def write_frame(self, frame: bytes) -> None:
         if not self._answered:
             raise HungUp("the line is on hook")
+        if self._gone:
+            raise self._gone
         await self.card.write_frame(frame)
 
     async def close(self) -> None:

@@ -354,3 +354,37 @@ def test_a_declined_call_is_let_ring_out_not_answered_again(card, caller, pins):
             return await asyncio.wait_for(nxt, 2)
 
     assert run(main()).rings == 2
+
+
+def test_busy_tone_after_the_caller_hangs_up_ends_the_call(card, caller, pins):
+    """On an FXO line the exchange plays busy tone when the caller hangs up:
+    read_frame raises HungUp after three bursts, and a hangup event says why."""
+    async def main():
+        line = open_line(f"sound://{CARD}?hook=GPIO17")
+        async with line:
+            await line.wait_for_call()
+            await line.answer()
+            await read_seconds(line, 0.5)  # the caller's side, still talking
+            burst = tone(480, 620, seconds=0.5, volume=0.1)
+            caller.play((burst + bytes(len(burst))) * 6)
+            started = time.monotonic()
+            with pytest.raises(HungUp, match="far end hung up: busy tone"):
+                await read_seconds(line, 10)
+            took = time.monotonic() - started
+            with pytest.raises(HungUp):
+                await line.write_frame(bytes(320))
+            assert pins.pin(17).state is True  # the box, not the line, goes on hook
+            await line.hangup()
+        events = [line.events.get_nowait() for _ in range(line.events.qsize())]
+        return took, events
+
+    took, events = run(main())
+    assert 2.5 <= took <= 3.5
+    assert [(e.kind, e.value) for e in events] == [("hangup", "busy")]
+
+
+@pytest.mark.parametrize("url", ["sound://USB?disconnect=maybe", "sound://USB?silence=-1",
+                                 "sound://USB?silence=long"])
+def test_bad_disconnect_options_are_clear_errors(url):
+    with pytest.raises(LineError, match="disconnect|silence|option"):
+        open_line(url)
