@@ -1,5 +1,6 @@
 import pytest
 
+from fault_server import FaultServer
 from twiml_server import TwimlServer
 
 
@@ -15,6 +16,13 @@ def private_state(tmp_path, monkeypatch):
 @pytest.fixture
 def server():
     with TwimlServer({}) as s:
+        yield s
+
+
+@pytest.fixture
+def live():
+    """A TwiML server the test can stop and start again on the same port."""
+    with FaultServer({}) as s:
         yield s
 
 

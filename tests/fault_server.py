@@ -56,6 +56,9 @@ class FaultServer(TwimlServer):
 
 
 class _RawServer:
+    """A bare listening socket. Subclasses that answer call ``serve()``; each
+    connection is then handed to ``handle(conn)`` in a thread of its own."""
+
     def __init__(self):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -66,6 +69,23 @@ class _RawServer:
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def serve(self) -> None:
+        self.sock.settimeout(0.2)  # so the accept loop notices stopping
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def __enter__(self):
         return self
@@ -86,25 +106,17 @@ class Drop(_RawServer):
 
     def __init__(self):
         super().__init__()
-        self.sock.settimeout(0.2)
         self.received = 0
-        t = threading.Thread(target=self._serve, daemon=True)
-        t.start()
-        self.threads.append(t)
+        self.serve()
 
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
+    def handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1)
             try:
-                conn, _ = self.sock.accept()
+                if conn.recv(65536):
+                    self.received += 1
             except OSError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    if conn.recv(65536):
-                        self.received += 1
-                except OSError:
-                    pass
+                pass
 
 
 class Trickle(_RawServer):
@@ -113,21 +125,9 @@ class Trickle(_RawServer):
     def __init__(self, delay: float = 0.1):
         super().__init__()
         self.delay = delay
-        self.sock.settimeout(0.2)
-        t = threading.Thread(target=self._serve, daemon=True)
-        t.start()
-        self.threads.append(t)
+        self.serve()
 
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            t = threading.Thread(target=self._trickle, args=(conn,), daemon=True)
-            t.start()
-
-    def _trickle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         body = b"<Response><Say>This arrives far too slowly to be heard.</Say></Response>"
         with conn:
             try:

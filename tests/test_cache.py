@@ -6,18 +6,11 @@ import subprocess
 
 import pytest
 
-from fault_server import FaultServer
 from simulate import IVRBOX
 
 from firmware_app.web.cache import Cache, expiry, request_key
 from firmware_app.web.client import FetchError, HttpClient, Request
 from firmware_app.web.offline import OfflineFetcher
-
-
-@pytest.fixture
-def live():
-    with FaultServer({}) as s:
-        yield s
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ against a real local HTTP server."""
 
 import pytest
 
-from simulate import names, of, simulate
+from simulate import of, simulate
 
 COMPLEX = """<?xml version="1.0" encoding="UTF-8"?>
 <Response>
@@ -28,10 +28,9 @@ def run(server, routes, caller, *args, start="/complex_gather.xml", **kw):
     return simulate(server.url(start), caller, "--max-seconds", "60", *args, **kw)
 
 
-def prompt_end(events, text_start="Please enter"):
-    """When the nested prompt finished: the gather's timeout counts from here."""
-    say = next(e for e in of(events, "say") if e["text"].startswith(text_start))
-    return say
+def prompt_start(events, text_start="Please enter"):
+    """The say event of the nested prompt, stamped when it began playing."""
+    return next(e for e in of(events, "say") if e["text"].startswith(text_start))
 
 
 def test_scenario_1_silence_falls_through_to_next_verb(server):
@@ -55,7 +54,7 @@ def test_scenario_2_key_interrupts_the_nested_say(server):
     events = run(server, {"/complex_gather.xml": COMPLEX}, "wait:prompt wait:1 dtmf:1 wait:0.5 dtmf:2#")
     interrupted = of(events, "interrupted")
     assert interrupted and interrupted[0]["verb"] == "Say"
-    say = prompt_end(events)
+    say = prompt_start(events)
     assert 1.0 < interrupted[0]["t"] - say["t"] < 1.2
     assert server.requests[1].params["Digits"] == "12"
 

@@ -39,12 +39,6 @@ def conf(tmp_path, config_file):
     return write
 
 
-@pytest.fixture
-def live():
-    with FaultServer({}) as s:
-        yield s
-
-
 def says(events):
     return [e["text"] for e in of(events, "say")]
 

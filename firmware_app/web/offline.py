@@ -38,7 +38,7 @@ from ..twiml.parse import TwimlError, parse
 from .breaker import Breaker
 from .bundled import BundledFlows
 from .cache import Cache, CacheError, request_input
-from .client import FetchError, HttpClient, Request, Response
+from .client import FetchError, Request, Response
 from .outbox import REPLAY_HEADER, TOKEN_HEADER, Outbox, OutboxError, iso
 
 APOLOGY = (b"<Response><Say>We are sorry, an application error has occurred. Goodbye.</Say>"
