@@ -147,6 +147,12 @@ def tone(*freqs: float, seconds: float, volume: float = 0.4) -> bytes:
 _pcms: dict[str, str] = {}
 
 
+def unique(name: str) -> str:
+    """A card name of this test process's own: PulseAudio is shared by every process of the user,
+    and ``unplug_leftovers`` would take another test run's card of the same name."""
+    return f"{name}_{os.getpid()}"
+
+
 @contextlib.contextmanager
 def fake_card(name: str, rate: int = 48000):
     """Plug in fake card ``name`` for the duration of the block.

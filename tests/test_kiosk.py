@@ -13,9 +13,9 @@ from drivers import LineError, open_line
 from drivers.hook import HookSwitch
 from drivers.keypad import KeypadError, MatrixKeypad, parse_keypad
 from drivers.line import HungUp
-from pulse import Caller, fake_card
+from pulse import Caller, fake_card, unique
 
-CARD = "ivrtest_kiosk"
+CARD = unique("ivrtest_kiosk")
 ROWS, COLS3, COLS4 = [5, 6, 13, 19], [12, 16, 20], [12, 16, 20, 21]
 URL = f"kiosk://{CARD}?keypad=rows:5,6,13,19;cols:12,16,20&hook=GPIO22&led=GPIO23&settle=0.03"
 

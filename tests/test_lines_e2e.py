@@ -53,18 +53,18 @@ def test_a_sound_card_call_hears_in_band_dtmf_and_speaks_through_the_card():
     """The USB-audio line on a PulseAudio null-sink card: a second process is
     the caller, keys travel as tones through PyAudio, the resampler and the
     box's own detector; a recorder hears the box's prompt on the card."""
-    from pulse import Caller, Recorder, fake_card, tone
+    from pulse import Caller, Recorder, fake_card, tone, unique
 
     routes = {
         "/start": ('<Response><Gather numDigits="1" action="/next" timeout="8">'
                    "<Say>Press a key</Say></Gather></Response>"),
         "/next": "<Response><Say>Thanks</Say><Hangup/></Response>",
     }
-    with TwimlServer(routes) as server, fake_card("ivrtest_e2e") as card:
-        caller, recorder = Caller(card), Recorder("ivrtest_e2e_spk")
+    with TwimlServer(routes) as server, fake_card(unique("ivrtest_e2e")) as card:
+        caller, recorder = Caller(card), Recorder(f"{card.name}_spk")
         config = load(None)
         config["server"]["url"] = server.url("/start")
-        config["line"]["url"] = "sound://ivrtest_e2e"
+        config["line"]["url"] = f"sound://{card.name}"
         result = {}
         daemon = threading.Thread(target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1))))
         daemon.start()
@@ -88,7 +88,7 @@ def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
 
-    from pulse import Caller, fake_card
+    from pulse import Caller, fake_card, unique
     from test_kiosk import COLS3, ROWS, Matrix, bounce
 
     routes = {
@@ -100,11 +100,11 @@ def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
         pins = Device.pin_factory
         matrix = Matrix(pins, ROWS, COLS3, "123456789*0#")
         hook = pins.pin(22)
-        with TwimlServer(routes) as server, fake_card("ivrtest_e2e_kiosk") as card:
+        with TwimlServer(routes) as server, fake_card(unique("ivrtest_e2e_kiosk")) as card:
             caller = Caller(card)  # the handset microphone: a card that is plugged in delivers audio
             config = load(None)
             config["server"]["url"] = server.url("/start")
-            config["line"]["url"] = ("kiosk://ivrtest_e2e_kiosk?keypad=rows:5,6,13,19;cols:12,16,20"
+            config["line"]["url"] = (f"kiosk://{card.name}?keypad=rows:5,6,13,19;cols:12,16,20"
                                      "&hook=GPIO22&led=GPIO23&settle=0.03")
             result = {}
             daemon = threading.Thread(target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1))))

@@ -12,9 +12,9 @@ from gpiozero.pins.mock import MockFactory
 from drivers import LineError, open_line
 from drivers.line import HungUp
 from drivers.sound import Resampler, Speaker, list_devices, pick_rate
-from pulse import Caller, Recorder, active_span, fake_card, peaks, tone
+from pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
 
-CARD = "ivrtest_usb"
+CARD = unique("ivrtest_usb")
 
 
 @pytest.fixture(scope="module")
