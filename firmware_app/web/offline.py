@@ -85,7 +85,8 @@ class CallFetcher:
 class OfflineFetcher:
     def __init__(self, web, *, quick=None, cache: Cache | None = None, outbox: Outbox | None = None,
                  flows: BundledFlows | None = None, fallback_url: str = "", offline_flow: str = "",
-                 connect_timeout: float = 2.0, probe_interval: float = 1.0, problems: list[str] = ()):
+                 connect_timeout: float = 2.0, probe_interval: float = 1.0, problems: list[str] = (),
+                 warnings: list[str] = ()):
         self.web = web                        # audio, callbacks and outbox deliveries
         self.quick = quick or web             # TwiML and probes: the caller is waiting
         self.cache = cache
@@ -97,7 +98,8 @@ class OfflineFetcher:
         self.probe_interval = probe_interval
         self.breaker = Breaker(self._probe, probe_interval, on_close=self._flush_soon)
         self.unsaved: list[Request] = []      # action requests the outbox could not store, ready to send
-        self.problems = [{"event": "error", "code": 0, "message": p} for p in problems]
+        self.problems = [*({"event": "error", "code": 0, "message": p} for p in problems),
+                         *({"event": "warning", "message": w} for w in warnings)]
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._retrier: asyncio.Task | None = None
