@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 from werkzeug.serving import make_server
 
-from fault_server import _RawServer
+from fault_server import HeaderTrickle, SlowBody
 from simulate import IVRBOX, of, simulate
 from twiml_server import TwimlServer
 
@@ -141,46 +141,6 @@ def test_a_url_that_cannot_be_built_is_11100_for_that_request_only(live, config_
     # Never "down": the fallback_url on the same origin is asked and answers, not the offline flow.
     assert [e["source"] for e in of(events, "offline")] == ["fallback"]
     assert [e["text"] for e in of(events, "say")] == ["Pick", "Still here"]
-
-
-class HeaderTrickle(_RawServer):
-    """Answers a status line at once, then one header byte per ``delay`` seconds, forever."""
-
-    def __init__(self, delay: float = 0.1):
-        super().__init__()
-        self.delay = delay
-        self.serve()
-
-    def handle(self, conn):
-        with conn:
-            try:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\n")
-                while not self.stopping.is_set():
-                    conn.sendall(b"X")
-                    time.sleep(self.delay)
-            except OSError:
-                return
-
-
-class SlowBody(_RawServer):
-    """Headers at once, then a 1 MB audio body one small chunk per ``delay`` seconds."""
-
-    def __init__(self, delay: float = 0.1):
-        super().__init__()
-        self.delay = delay
-        self.serve()
-
-    def handle(self, conn):
-        with conn:
-            try:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 1000000\r\n\r\n")
-                while not self.stopping.is_set():
-                    conn.sendall(b"\0" * 100)
-                    time.sleep(self.delay)
-            except OSError:
-                return
 
 
 @pytest.mark.parametrize("kind", [HeaderTrickle, SlowBody])
