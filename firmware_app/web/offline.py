@@ -37,11 +37,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..twiml.parse import TwimlError, parse
 from .breaker import Breaker, origin
 from .bundled import BundledFlows
+from .call_fetcher import CallFetcher
 from .cache import Cache, CacheError
 from .client import FetchError, Request, Response, redact
 from .outbox import REPLAY_HEADER, TOKEN_HEADER, Outbox, OutboxError, iso
@@ -65,21 +64,6 @@ def down(e: Exception) -> bool:
 def error_note(e: Exception, url: str) -> dict:
     return {"event": "error", "code": getattr(e, "code", 0), "message": getattr(e, "message", str(e)),
             "url": redact(url)}
-
-
-class CallFetcher:
-    """One call's view of the fetcher: its own cookie jar, as Twilio keeps one per call,
-    and the caller the cache keeps private answers for. Close it when the call ends."""
-
-    def __init__(self, web: OfflineFetcher, call_sid: str, caller: str = ""):
-        self.web, self.call_sid, self.caller = web, call_sid, caller
-        self.jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies from IP-address hosts
-
-    async def fetch(self, req: Request) -> Response:
-        return await self.web.fetch(replace(req, jar=self.jar, caller=req.caller or self.caller))
-
-    async def close(self) -> None:
-        self.jar.clear()
 
 
 class OfflineFetcher:
