@@ -285,7 +285,7 @@ def test_a_read_only_disk_the_calls_go_on_input_is_held_and_logged_and_the_outbo
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     listed = (tmp_path / "list.txt").read_text()
-    assert "1 pending" in listed and "Digits=1" in listed
+    assert "1 pending" in listed and "(read-only)" in listed and "Digits=1" in listed
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert says(events)[0] == "Hello" and events[-1]["event"] == "hangup"
     cache_warnings = [e for e in of(events, "warning") if "cache" in e["message"]]

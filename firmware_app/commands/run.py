@@ -72,6 +72,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     finally:
         notify("STOPPING=1")
         pinger.cancel()
+        await shared["web"].close()  # the HTTP session, the breaker's probes, the outbox retries
     return counter.taken
 
 

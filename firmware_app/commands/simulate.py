@@ -56,9 +56,12 @@ def main(args: argparse.Namespace) -> int:
 
     async def simulate() -> None:
         models = speech_models(config, wait=True)
-        call = Call(line, config, web=build_fetcher(config), tts=tts, speech_models=models,
-                    sinks=[json_printer(sys.stdout)])
-        await call.run(await line.wait_for_call())
+        web = build_fetcher(config)
+        call = Call(line, config, web=web, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)])
+        try:
+            await call.run(await line.wait_for_call())
+        finally:
+            await web.close()
 
     with state_dir(config, args.state):
         asyncio.run(simulate())
