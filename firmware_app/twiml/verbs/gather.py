@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..channel import Channel, Input, Listener, Speech
 from ..schema import Attr, BadValue, Boolean, Choice, Integer, Number, Url
-from . import register
+from .registry import register
 from .base import CONTINUE, Follow, Verb
 
 SPEECH_CAP = 60.0
