@@ -56,12 +56,12 @@ def main(args: argparse.Namespace) -> int:
 
     async def simulate() -> None:
         models = speech_models(config, wait=True)
-        web = build_fetcher(config)
-        call = Call(line, config, web=web, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)])
+        fetcher = build_fetcher(config)
+        call = Call(line, config, fetcher=fetcher, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)])
         try:
             await call.run(await line.wait_for_call())
         finally:
-            await web.close()
+            await fetcher.close()
 
     with state_dir(config, args.state):
         asyncio.run(simulate())
