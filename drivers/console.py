@@ -18,9 +18,8 @@ import sys
 import termios
 import tty
 
-from .line import FRAME_SECONDS, SILENCE, CallInfo, HungUp, Line, LineError
-
-KEYS = set("0123456789*#ABCDabcd")
+from .constants import DTMF_KEYS, FRAME_SECONDS, SILENCE
+from .line import CallInfo, HungUp, Line, LineError
 
 
 class ConsoleLine(Line):
@@ -78,7 +77,7 @@ class ConsoleLine(Line):
                 self._gone = True
             elif ch in "\r\n":
                 self._lifted.set()
-            elif ch in KEYS:
+            elif ch.upper() in DTMF_KEYS:
                 self.post("key", ch.upper())
                 self._say(f"  [key {ch.upper()}]")
 

@@ -32,7 +32,9 @@ import time
 
 from gpiozero import DigitalInputDevice, OutputDevice
 
-LAYOUTS = {3: "123456789*0#", 4: "123A456B789C*0#D"}
+from .constants import DTMF_KEYS
+
+LAYOUTS = {3: "123456789*0#", 4: DTMF_KEYS}
 
 
 class KeypadError(ValueError):

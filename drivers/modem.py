@@ -47,7 +47,8 @@ import time
 
 import serial
 
-from .line import FRAME_BYTES, CallInfo, HungUp, Line, LineError
+from .constants import FRAME_BYTES, RATE
+from .line import CallInfo, HungUp, Line, LineError
 from .modem_protocol import CODECS, DleParser, caller_fields, choose_codec, parse_cid_line, parse_vsm, shield
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class ModemLine(Line):
         self._frames = asyncio.Queue()
         self._ended.clear()
         await self.command("AT+FCLASS=8")
-        await self.command(f"AT+VSM={self.offer.cml},8000")
+        await self.command(f"AT+VSM={self.offer.cml},{RATE}")
         await self.command("AT+VLS=1", ok=("OK", "VCON"))
         self._codec = CODECS[self.offer.codec]
         self._stream_wanted = True
@@ -213,7 +214,7 @@ class ModemLine(Line):
             await self.command("ATH0", ok=("OK", "ERROR"))
             raise
         self._in_call = True
-        log.info("answered: full-duplex %s audio at 8000 Hz", self.offer.codec)
+        log.info("answered: full-duplex %s audio at %d Hz", self.offer.codec, RATE)
 
     async def _until_ringing_stops(self) -> None:
         """A declined call (<Reject>) goes on ringing until the caller gives up; let it."""

@@ -22,7 +22,8 @@ import wave
 from pathlib import Path
 
 
-from .line import FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE, CallInfo, HungUp, Line, LineError
+from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE
+from .line import CallInfo, HungUp, Line, LineError
 
 KEY_GAP_FRAMES = 5
 STEP_KINDS = ("wait", "dtmf", "key", "say", "wav", "hangup")
@@ -54,7 +55,7 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
                     raise ValueError
             except ValueError:
                 raise ScriptError(f"caller script: {token!r} needs seconds, 'prompt' or 'listen'") from None
-        if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set("0123456789*#ABCD")):
+        if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set(DTMF_KEYS)):
             raise ScriptError(f"caller script: {token!r} takes keys 0-9, *, #, A-D")
         if kind in ("say", "wav") and not arg:
             raise ScriptError(f"caller script: {token!r} needs text or a path")

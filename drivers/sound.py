@@ -36,7 +36,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from firmware_app.listen.progress import HangupTones
 
-from .line import FRAME_SAMPLES, RATE, CallInfo, HungUp, Line, LineError
+from .constants import FRAME_SAMPLES, FRAME_SECONDS, RATE
+from .line import CallInfo, HungUp, Line, LineError
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class SoundCard:
         """Seconds between ``write_frame`` returning and the sound leaving the
         card, at most: the queue plus the device's own buffer."""
         device = self._streams[-1].get_output_latency() if self.output and self._streams else 0.0
-        return self.depth * 0.02 + device
+        return self.depth * FRAME_SECONDS + device
 
     async def open(self) -> None:
         """Open the card (in a worker thread). Raises LineError if it is not there."""
@@ -276,7 +277,7 @@ class SoundCard:
                                                  info["defaultSampleRate"])
             self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
             common = dict(rate=rate, channels=1, format=pyaudio.paInt16,
-                          frames_per_buffer=max(1, round(rate * 0.02)))
+                          frames_per_buffer=max(1, round(rate * FRAME_SECONDS)))
             if self.input:
                 streams.append(pa.open(input=True, input_device_index=info["index"],
                                        stream_callback=self._hear, **common))

@@ -16,7 +16,8 @@ import asyncio
 import secrets
 from contextlib import asynccontextmanager
 
-from drivers.line import SILENCE, CallInfo, HungUp, Line, LineError
+from drivers.constants import SILENCE
+from drivers.line import CallInfo, HungUp, Line, LineError
 
 from .clock import Clock
 from .events import Events

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from drivers import HungUp, LineError, open_line
-from drivers.line import FRAME_BYTES
+from drivers.constants import FRAME_BYTES, RATE
 from drivers.modem import usb_device, usb_reset
 from drivers.modem_protocol import CODECS
 from fake_modem import DTMF_FREQS, FakeModem, tone
@@ -50,7 +50,7 @@ async def read_pcm(line, frames):
 def level_at(pcm: bytes, freq: float) -> float:
     """Amplitude of ``freq`` in 16-bit PCM at 8 kHz."""
     x = np.frombuffer(pcm, "<i2").astype(float)
-    t = np.arange(len(x)) / 8000
+    t = np.arange(len(x)) / RATE
     return 2 * abs(np.dot(x, np.exp(-2j * math.pi * freq * t))) / len(x)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import miniaudio
 
-RATE = 8000
+from drivers.constants import RATE
 
 
 class AudioError(Exception):
