@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_app.listen.audiofile import read_8k
 from drivers.constants import DTMF_KEYS, RATE
+from firmware_app.listen.audiofile import read_8k
 from firmware_app.listen.tones import dbm0_to_peak, key_freqs, power_dbm0, to_int16
 
 SPEECH_DBM0 = -15.0  # active speech level used for talk-off and talk-down

@@ -20,14 +20,17 @@ import tty
 
 from .constants import DTMF_KEYS, FRAME_SECONDS, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
+from .options import Option, parse_options
+
+OPTIONS = {"speaker": Option(str)}  # a sound device name substring; none: the default device
 
 
 class ConsoleLine(Line):
-    def __init__(self, target: str = "", speaker: str | None = None, stdin=None, stdout=None):
+    def __init__(self, target: str = "", *, stdin=None, stdout=None, **options):
         super().__init__()
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
-        self.speaker_name = speaker
+        self.speaker_name = parse_options("console", options, OPTIONS).speaker
         self.speaker = None
         self._saved_tty = None
         self._calls = 0
@@ -47,7 +50,7 @@ class ConsoleLine(Line):
             self._saved_tty = termios.tcgetattr(fd)
             tty.setcbreak(fd)
         try:
-            from .sound import Speaker
+            from .soundcard import Speaker
 
             self.speaker = Speaker(self.speaker_name)
             await self.speaker.open()

@@ -60,6 +60,12 @@ class Line:
     """
 
     realtime = True
+    #: The exchange does not tell an FXO line that the far end hung up; it
+    #: plays busy, reorder or dial tone. A line that sets ``hangup_tones``
+    #: asks the call to listen for them in the caller's audio, and
+    #: ``hangup_silence`` for that many seconds of near silence (0: never).
+    hangup_tones = False
+    hangup_silence = 0.0
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[LineEvent] = asyncio.Queue()

@@ -23,6 +23,7 @@ from .clock import Clock
 from .events import Events
 from .listen.digits import DigitStream
 from .listen.dtmf import DtmfDetector
+from .listen.progress import HangupTones
 from .listen.tones import dtmf_audio
 from .speak.audio import AudioError, decode
 from .speak.player import Player
@@ -178,9 +179,14 @@ class Call:
 
     async def _run_pump(self) -> None:
         settle = not self.line.realtime
+        tones, silence = self.line.hangup_tones, self.line.hangup_silence
+        progress = HangupTones(tones=tones, silence=silence) if tones or silence else None
         try:
             while True:
                 frame = await self.line.read_frame()
+                if progress is not None and (reason := progress.feed(frame)):
+                    self._end("caller", reason=reason)
+                    raise HungUp(f"far end hung up: {reason}")
                 while not self.line.events.empty():
                     self._line_event(self.line.events.get_nowait())
                 for key in self.detector.feed(frame):

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from drivers.constants import FRAME_BYTES, RATE
+from drivers.constants import FRAME_BYTES, FRAME_SECONDS, RATE
 
 PCM_ARGS = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le", "--latency-msec=20"]
 
@@ -207,7 +207,7 @@ class Caller:
     def _feed(self) -> None:
         start, sent = time.monotonic(), 0
         while self.running:
-            ahead = sent * 0.02 - (time.monotonic() - start)
+            ahead = sent * FRAME_SECONDS - (time.monotonic() - start)
             if ahead > 0.04:
                 time.sleep(ahead - 0.04)
                 continue

@@ -10,7 +10,7 @@ import pytest
 
 from drivers import HungUp, LineError, open_line
 from drivers.constants import FRAME_BYTES, RATE
-from drivers.modem import usb_device, usb_reset
+from drivers.usb import usb_device, usb_reset
 from drivers.modem_protocol import CODECS
 from fake_modem import DTMF_FREQS, FakeModem, tone
 
@@ -389,7 +389,7 @@ def test_bad_options_and_misuse():
         open_line("modem:///dev/ttyACM0?rings=0")
     with pytest.raises(LineError, match="unknown modem option.*colour"):
         open_line("modem:///dev/ttyACM0?colour=red")
-    with pytest.raises(LineError, match="unknown codec 'gsm'"):
+    with pytest.raises(LineError, match="codec='gsm' must be one of auto, ulaw, linear, slinear"):
         open_line("modem:///dev/ttyACM0?codec=gsm")
     with pytest.raises(LineError, match="needs a device path"):
         open_line("modem://")

@@ -51,8 +51,6 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     have been taken in all (0: forever). Returns the count."""
     import asyncio
 
-    from drivers import open_line
-
     from ..listen import speech_models
     from ..notify import notify, watchdog
     from ..speak.tts import Synthesizer
@@ -60,8 +58,8 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
 
     urls = config["line"]["url"]
     urls = [urls] if isinstance(urls, str) else urls
-    lines = [line] if line is not None else [open_line(url) for url in urls]
     shared = {"web": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
+    lines = [line] if line is not None else [open_url(url, shared["tts"]) for url in urls]
     counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
@@ -73,6 +71,15 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
         notify("STOPPING=1")
         pinger.cancel()
     return counter.taken
+
+
+def open_url(url: str, tts):
+    """The line for ``url``; a simulated one gets the box's tones, decoder and voice for its caller."""
+    from drivers import open_line, parse_url
+
+    from .simulate import caller_voice
+
+    return open_line(url, **(caller_voice(tts) if parse_url(url)[0] == "sim" else {}))
 
 
 class Counter:

@@ -15,8 +15,8 @@ import miniaudio
 from drivers.constants import RATE
 
 
-class AudioError(Exception):
-    pass
+class AudioError(ValueError):
+    """The bytes are not audio this box can decode."""
 
 
 def decode(data: bytes) -> bytes:
