@@ -58,8 +58,9 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
 
     urls = config["line"]["url"]
     urls = [urls] if isinstance(urls, str) else urls
-    shared = {"web": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
-    lines = [line] if line is not None else [open_url(url, shared["tts"]) for url in urls]
+    tts = Synthesizer()
+    lines = [line] if line is not None else [open_url(url, tts) for url in urls]
+    shared = {"web": build_fetcher(config), "tts": tts, "speech_models": speech_models(config)}
     counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
