@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.constants import DTMF_KEYS, RATE
 from firmware_app.listen.audiofile import read_8k
-from firmware_app.listen.tones import RATE, dbm0_to_peak, key_freqs, power_dbm0, to_int16
+from firmware_app.listen.tones import dbm0_to_peak, key_freqs, power_dbm0, to_int16
 
-ALL_KEYS = "123A456B789C*0#D"
 SPEECH_DBM0 = -15.0  # active speech level used for talk-off and talk-down
 
 
@@ -80,7 +80,7 @@ def key_train(
 
 def limit_cases() -> list[Case]:
     """One case per Q.24 limit in the issue, all 16 keys in each."""
-    k = ALL_KEYS
+    k = DTMF_KEYS
     rng = np.random.default_rng(7)
     cases = [
         ("nominal (Q.23 levels)", key_train(k + k), k + k),
@@ -207,7 +207,7 @@ def talkdown_cases(count: int = 6) -> list[Case]:
     cases = []
     for i, (language, variant, speed, pitch) in enumerate(voices(count)):
         talk = speech(language, variant, speed, pitch).astype(np.float64)
-        keys = "".join(np.random.default_rng(i).choice(list(ALL_KEYS), 8))
+        keys = "".join(np.random.default_rng(i).choice(list(DTMF_KEYS), 8))
         tones = key_train(keys, on_ms=60, off_ms=250, seed=i)
         while len(talk) < len(tones):
             talk = np.concatenate([talk, talk])

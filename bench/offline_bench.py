@@ -12,22 +12,19 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from fault_server import FaultServer, Hung  # noqa: E402
-
-from drivers.sim import SimLine  # noqa: E402
-from firmware_app.call import Call  # noqa: E402
-from firmware_app.config import defaults  # noqa: E402
-from firmware_app.speak.tts import Synthesizer  # noqa: E402
-from firmware_app.web import build_fetcher  # noqa: E402
-from firmware_app.web.bundled import BundledFlows  # noqa: E402
+from bench.fault_server import FaultServer, Hung
+from drivers.sim import SimLine
+from firmware_app.call import Call
+from firmware_app.commands.simulate import caller_voice
+from firmware_app.config import defaults
+from firmware_app.speak.tts import Synthesizer
+from firmware_app.web import build_fetcher
+from firmware_app.web.bundled import BundledFlows
 
 START = '<Response><Gather numDigits="1" action="/ivr/act" timeout="2"><Say>Menu</Say></Gather></Response>'
 DONE = "<Response><Say>Thanks</Say></Response>"
@@ -73,7 +70,7 @@ async def one_call(web, config, tts, script="", max_seconds=8.0) -> tuple[float 
         if e["event"] == "say" and not first:
             first.append(time.monotonic() - started)
 
-    line = SimLine(script=script, max_seconds=max_seconds, tts=tts)
+    line = SimLine(script=script, max_seconds=max_seconds, **caller_voice(tts))
     call = Call(line, config, fetcher=web, tts=tts, sinks=[sink])
     await call.run(await line.wait_for_call())
     return (first[0] if first else None), events

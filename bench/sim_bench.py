@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from drivers.sim import SimLine  # noqa: E402
-from firmware_app.call import Call  # noqa: E402
-from firmware_app.config import load  # noqa: E402
-from firmware_app.speak.tts import Synthesizer  # noqa: E402
-from firmware_app.web import build_fetcher  # noqa: E402
-from twiml_server import TwimlServer  # noqa: E402
+from bench.twiml_server import TwimlServer
+from drivers.sim import SimLine
+from firmware_app.call import Call
+from firmware_app.commands.simulate import caller_voice
+from firmware_app.config import load
+from firmware_app.speak.tts import Synthesizer
+from firmware_app.web import build_fetcher
 
 ROUTES = {
     "/start": '<Response><Gather numDigits="4" action="/menu"><Say>Please enter your four digit PIN.</Say></Gather></Response>',
@@ -59,7 +56,7 @@ class TimedFetcher:
 
 
 async def one_call(config, tts, script=SCRIPT):
-    line = TimedLine(script=script, tts=tts)
+    line = TimedLine(script=script, **caller_voice(tts))
     call = Call(line, config, fetcher=TimedFetcher(build_fetcher(config), line), tts=tts)
     wall, cpu = time.perf_counter(), time.process_time()
     await call.run(await line.wait_for_call())
@@ -82,7 +79,7 @@ async def barge_in(config, tts, runs=20):
             with wave.open(path, "wb") as w:
                 w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
                 w.writeframes(bytes(16 * offset) + dtmf_audio("5").tobytes())
-            line = SimLine(script=f"wait:prompt wait:0.5 wav:{path}", tts=tts)
+            line = SimLine(script=f"wait:prompt wait:0.5 wav:{path}", **caller_voice(tts))
             stops, starts = [], []
 
             def observe(ev, orig=line.observe):

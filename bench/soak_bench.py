@@ -33,6 +33,7 @@ from drivers.line import HungUp
 from drivers.sim import SimLine, parse_script
 from firmware_app.commands.run import serve
 from firmware_app.config import load
+from firmware_app.listen.tones import dtmf_audio
 
 DEMO_SCRIPT = "wait:prompt dtmf:2 wait:prompt dtmf:1234# wait:prompt dtmf:0"
 
@@ -98,7 +99,7 @@ class SoakLine(SimLine):
     """
 
     def __init__(self, total: int, every: int, script):
-        super().__init__(max_seconds=1e9)
+        super().__init__(max_seconds=1e9, tones=dtmf_audio)
         self.total, self.every, self.script = total, every, script
         self.rung = 0
         self.samples: list[Sample] = []

@@ -10,7 +10,7 @@ import time
 import miniaudio
 import numpy as np
 
-from drivers.sound import Resampler
+from drivers.resample import Resampler
 
 S16 = miniaudio.SampleFormat.SIGNED16
 

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-FRAME = 320
+from drivers.constants import FRAME_BYTES as FRAME
 VOICES = ["ko", "ko+f3", "ko+m3"]
 SPEEDS = [130, 175]
 # ~10 commands a Korean IVR menu would offer.

@@ -18,17 +18,19 @@ import sys
 import termios
 import tty
 
-from .line import FRAME_SECONDS, SILENCE, CallInfo, HungUp, Line, LineError
+from .constants import DTMF_KEYS, FRAME_SECONDS, SILENCE
+from .line import CallInfo, HungUp, Line, LineError
+from .options import Option, parse_options
 
-KEYS = set("0123456789*#ABCDabcd")
+OPTIONS = {"speaker": Option(str)}  # a sound device name substring; none: the default device
 
 
 class ConsoleLine(Line):
-    def __init__(self, target: str = "", speaker: str | None = None, stdin=None, stdout=None):
+    def __init__(self, target: str = "", *, stdin=None, stdout=None, **options):
         super().__init__()
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
-        self.speaker_name = speaker
+        self.speaker_name = parse_options("console", options, OPTIONS).speaker
         self.speaker = None
         self._saved_tty = None
         self._calls = 0
@@ -48,7 +50,7 @@ class ConsoleLine(Line):
             self._saved_tty = termios.tcgetattr(fd)
             tty.setcbreak(fd)
         try:
-            from .sound import Speaker
+            from .soundcard import Speaker
 
             self.speaker = Speaker(self.speaker_name)
             await self.speaker.open()
@@ -78,7 +80,7 @@ class ConsoleLine(Line):
                 self._gone = True
             elif ch in "\r\n":
                 self._lifted.set()
-            elif ch in KEYS:
+            elif ch.upper() in DTMF_KEYS:
                 self.post("key", ch.upper())
                 self._say(f"  [key {ch.upper()}]")
 

@@ -11,14 +11,13 @@ Wire the switch to close to ground when the handset is lifted (use the
 cradle switch's normally-open or normally-closed contact accordingly); the
 pin gets the internal pull-up.
 
-    >>> from gpiozero import Device
     >>> from gpiozero.pins.mock import MockFactory
-    >>> Device.pin_factory = MockFactory()
     >>> import time
-    >>> hook = HookSwitch("GPIO22", settle=0.02)
+    >>> pins = MockFactory()
+    >>> hook = HookSwitch("GPIO22", settle=0.02, pin_factory=pins)
     >>> seen = []
     >>> hook.when_changed = seen.append
-    >>> pin = Device.pin_factory.pin(22)
+    >>> pin = pins.pin(22)
     >>> pin.drive_low(); pin.drive_high(); pin.drive_low()   # lifted, with bounce
     >>> time.sleep(0.1)
     >>> seen, hook.is_lifted

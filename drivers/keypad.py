@@ -12,15 +12,14 @@ numbers or gpiozero pin names), optionally followed by ``;keys:`` and the
 labels row by row; the labels default to the phone layout for 3 columns and
 ``123A456B789C*0#D`` for 4.
 
-    >>> from gpiozero import Device
     >>> from gpiozero.pins.mock import MockFactory
-    >>> Device.pin_factory = MockFactory()
+    >>> pins = MockFactory()
     >>> rows, cols, keys = parse_keypad("rows:5,6,13,19;cols:12,16,20")
     >>> keys
     '123456789*0#'
-    >>> pad = MatrixKeypad(rows, cols, keys)
+    >>> pad = MatrixKeypad(rows, cols, keys, pin_factory=pins)
     >>> pad.when_pressed = print
-    >>> [Device.pin_factory.pin(r).state for r in rows]   # idle: every row driven low
+    >>> [pins.pin(r).state for r in rows]   # idle: every row driven low
     [False, False, False, False]
     >>> pad.close()
 """
@@ -32,7 +31,9 @@ import time
 
 from gpiozero import DigitalInputDevice, OutputDevice
 
-LAYOUTS = {3: "123456789*0#", 4: "123A456B789C*0#D"}
+from .constants import DTMF_KEYS
+
+LAYOUTS = {3: "123456789*0#", 4: DTMF_KEYS}
 
 
 class KeypadError(ValueError):

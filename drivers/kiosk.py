@@ -7,11 +7,10 @@ handset's audio is a SoundCard found by name, as for the sound line.
 
     kiosk://USB?keypad=rows:5,6,13,19;cols:12,16,20&hook=GPIO22&led=GPIO23
 
-    >>> from gpiozero import Device
     >>> from gpiozero.pins.mock import MockFactory
-    >>> Device.pin_factory = MockFactory()
     >>> from drivers import open_line
-    >>> line = open_line("kiosk://USB?keypad=rows:5,6,13,19;cols:12,16,20&hook=GPIO22&led=GPIO23")
+    >>> line = open_line("kiosk://USB?keypad=rows:5,6,13,19;cols:12,16,20&hook=GPIO22&led=GPIO23",
+    ...                  pin_factory=MockFactory())
     >>> line.keys
     '123456789*0#'
 """
@@ -23,18 +22,28 @@ import asyncio
 from gpiozero import LED, GPIOZeroError
 
 from .hook import HookSwitch
-from .keypad import KeypadError, MatrixKeypad, parse_keypad
+from .keypad import MatrixKeypad, parse_keypad
 from .line import CallInfo, HungUp, Line, LineError
-from .sound import SoundCard, _pin
+from .options import Option, parse_options, pin
+from .soundcard import SoundCard
+
+OPTIONS = {
+    "keypad": Option(parse_keypad),
+    "hook": Option(pin),
+    "led": Option(pin),
+    "rate": Option(int, least=1),
+    "settle": Option(float, 0.05, least=0),
+    "probe_interval": Option(float, 1.0, least=0),
+    "stall": Option(float, 0.5, least=0),
+}
+
 
 class StatusLED(LED):
     """One LED for the kiosk's state: steady when idle, a slow blink in a
     call, a fast blink on a fault.
 
-    >>> from gpiozero import Device
     >>> from gpiozero.pins.mock import MockFactory
-    >>> Device.pin_factory = MockFactory()
-    >>> led = StatusLED("GPIO23")
+    >>> led = StatusLED("GPIO23", pin_factory=MockFactory())
     >>> led.status = "idle"
     >>> led.is_lit
     True
@@ -65,20 +74,19 @@ class StatusLED(LED):
 
 class KioskLine(Line):
     """A handset kiosk. ``device`` is the sound card's name substring
-    (empty: the default device); ``keypad``, ``hook`` and ``led`` are pins."""
+    (empty: the default device); ``keypad``, ``hook`` and ``led`` are pins;
+    ``pin_factory`` is gpiozero's for all of them (None: its default)."""
 
-    def __init__(self, device: str = "", *, keypad=None, hook=None, led=None, rate=None,
-                 settle=0.05, probe_interval=1.0, stall=0.5) -> None:
+    def __init__(self, device: str = "", *, pin_factory=None, **options) -> None:
         super().__init__()
-        if not hook:
+        o = parse_options("kiosk", options, OPTIONS)
+        if o.hook is None:
             raise LineError("a kiosk line needs hook=PIN for its hook switch")
-        try:
-            self.rows, self.cols, self.keys = parse_keypad(keypad) if keypad else ([], [], "")
-            self.settle, self.probe_interval = float(settle), float(probe_interval)
-        except (KeypadError, ValueError) as e:
-            raise LineError(str(e)) from None
-        self.hook_pin, self.led_pin = hook, led
-        self.card = SoundCard(device, rate=rate, stall=float(stall))
+        self.rows, self.cols, self.keys = o.keypad or ([], [], "")
+        self.settle, self.probe_interval = o.settle, o.probe_interval
+        self.hook_pin, self.led_pin = o.hook, o.led
+        self.pin_factory = pin_factory
+        self.card = SoundCard(device, rate=o.rate, stall=o.stall)
         self.hook = self.keypad = self.led = None
         self._in_call = False
 
@@ -86,13 +94,13 @@ class KioskLine(Line):
         self._loop = asyncio.get_running_loop()
         self._hook_changed = asyncio.Event()
         try:
-            self.hook = HookSwitch(_pin(self.hook_pin), settle=self.settle)
+            self.hook = HookSwitch(self.hook_pin, settle=self.settle, pin_factory=self.pin_factory)
             self.hook.when_changed = self._from_thread(self._on_hook)
             if self.rows:
-                self.keypad = MatrixKeypad(self.rows, self.cols, self.keys)
+                self.keypad = MatrixKeypad(self.rows, self.cols, self.keys, pin_factory=self.pin_factory)
                 self.keypad.when_pressed = self._from_thread(lambda key: self.post("key", key))
-            if self.led_pin:
-                self.led = StatusLED(_pin(self.led_pin))
+            if self.led_pin is not None:
+                self.led = StatusLED(self.led_pin, pin_factory=self.pin_factory)
                 self.led.status = "idle"
         except GPIOZeroError as e:
             await self.close()

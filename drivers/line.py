@@ -1,8 +1,8 @@
 """The Line interface every driver implements.
 
 A line carries one call at a time. Audio crosses it as 20 ms frames of
-8 kHz, 16-bit little-endian mono PCM (160 samples, 320 bytes) in both
-directions. Time in the box comes from these frames: a hardware line hands
+8 kHz, 16-bit little-endian mono PCM (160 samples, 320 bytes; see
+``drivers.constants``) in both directions. Time in the box comes from these frames: a hardware line hands
 them over in real time, the simulator as fast as the CPU allows.
 
     >>> from drivers import open_line
@@ -17,12 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-
-RATE = 8000
-FRAME_SECONDS = 0.02
-FRAME_SAMPLES = 160
-FRAME_BYTES = FRAME_SAMPLES * 2
-SILENCE = bytes(FRAME_BYTES)
 
 
 class LineError(Exception):
@@ -66,6 +60,12 @@ class Line:
     """
 
     realtime = True
+    #: The exchange does not tell an FXO line that the far end hung up; it
+    #: plays busy, reorder or dial tone. A line that sets ``hangup_tones``
+    #: asks the call to listen for them in the caller's audio, and
+    #: ``hangup_silence`` for that many seconds of near silence (0: never).
+    hangup_tones = False
+    hangup_silence = 0.0
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[LineEvent] = asyncio.Queue()

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .constants import DTMF_KEYS, RATE
+
 DLE = 0x10
 ETX = 0x03
 SUB = 0x1A
 
-DTMF_DIGITS = "0123456789*#ABCD"
 HANGUP_CODES = {
     "l": "loop current dropped",
     "b": "busy tone",
@@ -115,7 +116,7 @@ class DleParser:
             self._bracket, self._bracket_digits = True, ""
         elif char == "~":
             self._bracket = False
-        elif char in DTMF_DIGITS:
+        elif char in DTMF_KEYS:
             if not self._bracket:
                 events.append(("dtmf", char))
             elif char not in self._bracket_digits:
@@ -254,7 +255,7 @@ def parse_vsm(lines: list[str]) -> list[VsmOffer]:
     return offers
 
 
-def choose_codec(offers: list[VsmOffer], want: str = "auto", rate: int = 8000) -> VsmOffer:
+def choose_codec(offers: list[VsmOffer], want: str = "auto", rate: int = RATE) -> VsmOffer:
     """The offer to select with ``AT+VSM``: µ-law first, then 8-bit linear.
 
     Raises ValueError naming what the modem offered when nothing fits.

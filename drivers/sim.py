@@ -10,9 +10,19 @@ The caller's side of the call is a script of steps separated by spaces:
 box is listening for (or the one after ``@``). Frames are produced as fast
 as the box consumes them, so a minute of call takes a fraction of a second.
 
-    >>> line = SimLine(script="wait:prompt dtmf:1234#")
+The caller's voice comes from the layers above, handed in: ``tones(keys)``
+makes DTMF audio (int16 samples at 8 kHz), ``decode(data)`` turns an audio
+file's bytes into 8 kHz PCM (raising ValueError for bytes that are not
+audio), and ``await tts.synth(text, voice, language)`` speaks (PCM and a
+warning). A script that needs one it was not given is refused when the
+line is built.
+
+    >>> line = SimLine(script="wait:prompt key:1234#")
     >>> line.realtime
     False
+    >>> SimLine(script="dtmf:1")
+    Traceback (most recent call last):
+    drivers.sim.ScriptError: caller script: 'dtmf:' steps need a tone maker (tones=)
 """
 
 from __future__ import annotations
@@ -21,11 +31,20 @@ import shlex
 import wave
 from pathlib import Path
 
-
-from .line import FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE, CallInfo, HungUp, Line, LineError
+from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE
+from .line import CallInfo, HungUp, Line, LineError
+from .options import Option, parse_options
 
 KEY_GAP_FRAMES = 5
 STEP_KINDS = ("wait", "dtmf", "key", "say", "wav", "hangup")
+OPTIONS = {
+    "script": Option(str, ""),
+    "max_seconds": Option(float, 600.0, least=0),
+    "caller": Option(str, "+15550100"),
+    "called": Option(str, "+15550199"),
+    "record": Option(str),
+}
+MAKERS = {"dtmf": "a tone maker (tones=)", "say": "a speech synthesizer (tts=)", "wav": "an audio decoder (decode=)"}
 
 
 class ScriptError(LineError):
@@ -54,7 +73,7 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
                     raise ValueError
             except ValueError:
                 raise ScriptError(f"caller script: {token!r} needs seconds, 'prompt' or 'listen'") from None
-        if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set("0123456789*#ABCD")):
+        if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set(DTMF_KEYS)):
             raise ScriptError(f"caller script: {token!r} takes keys 0-9, *, #, A-D")
         if kind in ("say", "wav") and not arg:
             raise ScriptError(f"caller script: {token!r} needs text or a path")
@@ -65,14 +84,18 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
 class SimLine(Line):
     realtime = False
 
-    def __init__(self, target: str = "", script: str = "", max_seconds: float = 600.0,
-                 caller: str = "+15550100", called: str = "+15550199", tts=None, record: str | None = None):
+    def __init__(self, target: str = "", *, tones=None, decode=None, tts=None, **options):
         super().__init__()
-        self.steps = parse_script(script)
-        self.max_frames = round(max_seconds / FRAME_SECONDS)
-        self.info = CallInfo(caller=caller, called=called)
-        self.tts = tts
-        self.record_path = record
+        o = parse_options("sim", options, OPTIONS)
+        self.steps = parse_script(o.script)
+        makers = {"dtmf": tones, "say": tts, "wav": decode}
+        for kind in dict.fromkeys(kind for kind, _, _ in self.steps):
+            if kind in makers and makers[kind] is None:
+                raise ScriptError(f"caller script: '{kind}:' steps need {MAKERS[kind]}")
+        self.max_frames = round(o.max_seconds / FRAME_SECONDS)
+        self.info = CallInfo(caller=o.caller, called=o.called)
+        self.tones, self.decode, self.tts = tones, decode, tts
+        self.record_path = o.record
         self.sent = bytearray()
         self.frames = 0
         self.prompts = 0
@@ -80,7 +103,7 @@ class SimLine(Line):
         self.language = "en-US"
         self.tone_onsets: list[float] = []
         self._source = None
-        self._wavs = {arg: _read_audio(arg) for kind, _, arg in self.steps if kind == "wav"}
+        self._wavs = {arg: self._read_audio(arg) for kind, _, arg in self.steps if kind == "wav"}
 
     async def wait_for_call(self) -> CallInfo:
         return self.info
@@ -138,10 +161,8 @@ class SimLine(Line):
                 for _ in range(round(float(arg) / FRAME_SECONDS)):
                     yield SILENCE
             elif kind == "dtmf":
-                from firmware_app.listen.tones import dtmf_audio
-
                 self.tone_onsets.append((self.frames - 1) * FRAME_SECONDS)
-                for frame in _frames(dtmf_audio(arg).tobytes()):
+                for frame in _frames(self.tones(arg).tobytes()):
                     yield frame
             elif kind == "key":
                 for key in arg:
@@ -160,21 +181,20 @@ class SimLine(Line):
         while True:
             yield SILENCE
 
+    def _read_audio(self, path: str) -> bytes:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise ScriptError(f"caller script: wav:{path}: {e.strerror}") from None
+        try:
+            return self.decode(data)
+        except ValueError as e:
+            raise ScriptError(f"caller script: wav:{path}: {e}") from None
+
 
 def _frames(pcm: bytes):
     for i in range(0, len(pcm), FRAME_BYTES):
         yield pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
-
-
-def _read_audio(path: str) -> bytes:
-    from firmware_app.speak.audio import AudioError, decode
-
-    try:
-        return decode(Path(path).read_bytes())
-    except OSError as e:
-        raise ScriptError(f"caller script: wav:{path}: {e.strerror}") from None
-    except AudioError as e:
-        raise ScriptError(f"caller script: wav:{path}: {e}") from None
 
 
 __all__ = ["SimLine", "ScriptError", "parse_script"]

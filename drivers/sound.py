@@ -1,19 +1,15 @@
 """The sound-card line: a USB audio card plus an FXO interface on GPIO pins.
 
-The card is picked by a substring of its PortAudio name, never by index
-(card numbers move between Pi models and boots). It runs at whatever rate it
-offers and is resampled to and from the line's 8 kHz frames. An FXO board
-needs two pins: an off-hook relay (``hook``) and a ring-detect input
-(``ring``). Without them, as with a plain USB handset, ``wait_for_call``
-returns as soon as the card is there.
+The card (``drivers.soundcard``) is found by a substring of its name and
+resampled to 8 kHz. An FXO board needs two pins: an off-hook relay
+(``hook``) and a ring-detect input (``ring``). Without them, as with a plain
+USB handset, ``wait_for_call`` returns as soon as the card is there.
 
-    >>> from gpiozero import Device
     >>> from gpiozero.pins.mock import MockFactory
-    >>> Device.pin_factory = MockFactory()
     >>> from drivers import open_line
-    >>> line = open_line("sound://USB?hook=GPIO17&ring=GPIO27&rings=2")
-    >>> line.device, line.rings
-    ('USB', 2)
+    >>> line = open_line("sound://USB?hook=GPIO17&ring=GPIO27&rings=2", pin_factory=MockFactory())
+    >>> line.device, line.rings, line.hangup_tones
+    ('USB', 2, True)
 
 A call then runs as ``await line.wait_for_call()`` (re-probes the card until
 it is plugged in, then counts ring bursts), ``await line.answer()`` (relay
@@ -23,408 +19,29 @@ on), ``read_frame``/``write_frame``, ``await line.hangup()`` (relay off).
 from __future__ import annotations
 
 import asyncio
-import collections
-import ctypes
-import ctypes.util
 import logging
 import math
 import time
 
-import numpy as np
-import pyaudio
-from numpy.lib.stride_tricks import sliding_window_view
-
-from firmware_app.listen.progress import HangupTones
-
-from .line import FRAME_SAMPLES, RATE, CallInfo, HungUp, Line, LineError
+from .line import CallInfo, HungUp, Line, LineError
+from .options import Option, parse_options, pin
+from .soundcard import SoundCard, check_device
 
 log = logging.getLogger(__name__)
 
-#: Rates offered by ``list_devices``, and the order ``pick_rate`` tries.
-PROBE_RATES = (8000, 16000, 44100, 48000)
-MAX_QUEUED_FRAMES = 50  # one second of audio heard but not yet read
-PREFERRED_RATES = (8000, 16000, 48000, 44100, 32000, 22050, 96000)
-
-
-# --- resampling -------------------------------------------------------------
-
-class Resampler:
-    """Streaming rate conversion, its state carried from chunk to chunk.
-
-    Each output sample is a Kaiser-windowed sinc interpolation of the input
-    around its exact position, so both directions keep 0..3.4 kHz flat and
-    cut what would fold into it (4.6 kHz and up) by about 60 dB. Positions
-    are exact integers: a long call never drifts and chunk edges never
-    click. The kernel is tabulated once per phase; a 48 kHz card has one
-    phase downwards and six upwards, a 44.1 kHz card 80 and 441.
-
-    The first chunk comes out short by the kernel's half length (1.5 ms),
-    after which every 20 ms in gives exactly 20 ms out:
-
-    >>> import numpy as np
-    >>> down = Resampler(48000, 8000)
-    >>> [len(down(np.zeros(960, np.int16))) for _ in range(3)]
-    [148, 160, 160]
-    >>> up = Resampler(8000, 44100)
-    >>> [len(up(np.zeros(160, np.int16))) for _ in range(3)]
-    [811, 882, 882]
-    """
-
-    PASSBAND, STOPBAND = 3400.0, 4600.0
-
-    def __init__(self, rate_in: int, rate_out: int) -> None:
-        self.rate_in, self.rate_out = rate_in, rate_out
-        self.step = math.gcd(rate_in, rate_out)
-        cutoff = (self.PASSBAND + self.STOPBAND) / 2 / rate_in  # cycles per input sample
-        width = 2 * math.pi * (self.STOPBAND - self.PASSBAND) / rate_in
-        self.half = int(math.ceil(52 / (2.285 * width) / 2))  # 60 dB Kaiser length
-        m = np.arange(1 - self.half, self.half + 1)
-        frac = np.arange(rate_out // self.step)[:, None] * self.step / rate_out
-        d = frac - m
-        window = np.i0(5.65 * np.sqrt(np.clip(1 - (d / self.half) ** 2, 0, None))) / np.i0(5.65)
-        table = 2 * cutoff * np.sinc(2 * cutoff * d) * window
-        self.table = (table / table.sum(axis=1, keepdims=True)).astype(np.float32)
-        self.buf = np.zeros(self.half, np.float32)
-        self.pos = self.half * rate_out  # next output, in 1/rate_out input samples from buf[0]
-
-    def __call__(self, samples: np.ndarray) -> np.ndarray:
-        if self.rate_in == self.rate_out:
-            return samples.astype(np.int16, copy=False)
-        buf = np.concatenate((self.buf, samples.astype(np.float32)))
-        last = (len(buf) - self.half) * self.rate_out - 1  # latest position with all taps present
-        count = (last - self.pos) // self.rate_in + 1 if self.pos <= last else 0
-        p = self.pos + self.rate_in * np.arange(count, dtype=np.int64)
-        taps = sliding_window_view(buf, 2 * self.half)[p // self.rate_out + 1 - self.half]
-        y = np.einsum("ij,ij->i", taps, self.table[(p % self.rate_out) // self.step])
-        following = self.pos + count * self.rate_in
-        drop = following // self.rate_out - self.half + 1
-        self.buf, self.pos = buf[drop:], following - drop * self.rate_out
-        return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-
-
-# --- devices ----------------------------------------------------------------
-
-_quiet = []
-
-
-def _silence_native_logs() -> None:
-    """Stop ALSA and JACK printing their probing chatter on every PortAudio start.
-
-    Each re-probe of an unplugged card starts PortAudio again, and without
-    this every start writes dozens of lines to the journal.
-    """
-    if _quiet:
-        return
-    alsa_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                                    ctypes.c_int, ctypes.c_char_p)(lambda *a: None)
-    jack_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda *a: None)
-    _quiet.extend((alsa_handler, jack_handler))  # keep the callbacks alive
-    for lib, setters, handler in (("asound", ["snd_lib_error_set_handler"], alsa_handler),
-                                  ("jack", ["jack_set_error_function", "jack_set_info_function"],
-                                   jack_handler)):
-        path = ctypes.util.find_library(lib)
-        if path:
-            dll = ctypes.CDLL(path)
-            for setter in setters:
-                getattr(dll, setter)(handler)
-
-
-def _portaudio() -> pyaudio.PyAudio:
-    """A fresh PortAudio instance: devices are enumerated only when it starts."""
-    _silence_native_logs()
-    return pyaudio.PyAudio()
-
-
-def _supported_rates(pa: pyaudio.PyAudio, info: dict, rates=PROBE_RATES) -> list[int]:
-    kind = "input" if info["maxInputChannels"] else "output"
-    supported = []
-    for rate in rates:
-        try:
-            if pa.is_format_supported(rate, **{f"{kind}_device": info["index"],
-                                               f"{kind}_channels": 1,
-                                               f"{kind}_format": pyaudio.paInt16}):
-                supported.append(rate)
-        except ValueError:
-            pass
-    return supported
-
-
-def list_devices() -> list[dict]:
-    """Every sound device PortAudio sees, with what it can do.
-
-    Each dict has name, index, max_input_channels, max_output_channels,
-    default_rate and rates (those of 8000, 16000, 44100 and 48000 that the
-    device takes for 16-bit mono). Indexes are for display only: they
-    change when cards come and go.
-    """
-    pa = _portaudio()
-    try:
-        devices = []
-        for i in range(pa.get_device_count()):
-            info = pa.get_device_info_by_index(i)
-            devices.append({
-                "name": info["name"],
-                "index": info["index"],
-                "max_input_channels": int(info["maxInputChannels"]),
-                "max_output_channels": int(info["maxOutputChannels"]),
-                "default_rate": int(info["defaultSampleRate"]),
-                "rates": _supported_rates(pa, info),
-            })
-        return devices
-    finally:
-        pa.terminate()
-
-
-def find_device(pa: pyaudio.PyAudio, name: str | None, need_input: bool, need_output: bool) -> dict:
-    """The first device whose name contains ``name`` (any case) and has the
-    channels asked for; the default device when ``name`` is empty."""
-    infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
-    fits = [d for d in infos
-            if (not need_input or d["maxInputChannels"] > 0)
-            and (not need_output or d["maxOutputChannels"] > 0)]
-    if name:
-        fits = [d for d in fits if name.lower() in d["name"].lower()]
-    else:
-        try:
-            default = (pa.get_default_output_device_info() if need_output
-                       else pa.get_default_input_device_info())
-            fits = [d for d in fits if d["index"] == default["index"]] or fits
-        except OSError:
-            pass
-    if fits:
-        return fits[0]
-    wanted = " and ".join(w for w, on in (("input", need_input), ("output", need_output)) if on)
-    seen = "; ".join(f"{d['name']!r} (in {d['maxInputChannels']}, out {d['maxOutputChannels']})"
-                     for d in infos) or "none"
-    label = repr(name) if name else "the default device"
-    raise LineError(f"no sound device matching {label} with {wanted}; devices seen: {seen}")
-
-
-def pick_rate(supported, default_rate: int) -> int:
-    """The device rate to run at: 8 kHz when the card takes it, else the
-    cheapest rate it does take, else its own default.
-
-    >>> pick_rate([44100, 48000], 44100)
-    48000
-    >>> pick_rate([], 44100)
-    44100
-    """
-    for rate in PREFERRED_RATES:
-        if rate in supported:
-            return rate
-    return int(default_rate)
-
-
-# --- the audio part ---------------------------------------------------------
-
-class SoundCard:
-    """Full-duplex 8 kHz frames over a PortAudio device found by name.
-
-    PortAudio runs its callback on its own thread; the callback resamples
-    what it hears into 20 ms frames handed to the event loop, and plays what
-    ``write_frame`` queued. The output queue holds at most ``depth`` frames,
-    so ``write_frame`` waits for the card and a stop is heard at once. A card
-    that delivers nothing for ``stall`` seconds has gone away: reads and
-    writes raise LineError, and ``open`` can be tried again until it is back.
-    """
-
-    input = True
-    output = True
-
-    def __init__(self, name: str | None = "", *, rate: int | None = None,
-                 depth: int = 2, stall: float = 0.5) -> None:
-        self.name = name or ""
-        self.rate_wanted = int(rate) if rate else None
-        self.depth = depth
-        self.stall = stall
-        self.rate = None
-        self.device = None
-        self._pa = None
-        self._streams = []
-
-    @property
-    def is_open(self) -> bool:
-        return bool(self._streams)
-
-    @property
-    def latency(self) -> float:
-        """Seconds between ``write_frame`` returning and the sound leaving the
-        card, at most: the queue plus the device's own buffer."""
-        device = self._streams[-1].get_output_latency() if self.output and self._streams else 0.0
-        return self.depth * 0.02 + device
-
-    async def open(self) -> None:
-        """Open the card (in a worker thread). Raises LineError if it is not there."""
-        if self._streams:
-            return
-        self._loop = asyncio.get_running_loop()
-        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
-        self._room = asyncio.Event()
-        self._out = collections.deque()
-        self._pending = np.zeros(0, np.int16)
-        self._heard = np.zeros(0, np.int16)
-        await asyncio.to_thread(self._open)
-
-    def _open(self) -> None:
-        # Capture and playback are separate streams: a full-duplex PortAudio
-        # stream over ALSA plugins sometimes never starts its callback.
-        pa = _portaudio()
-        streams = []
-        try:
-            info = find_device(pa, self.name, self.input, self.output)
-            rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
-                                                 info["defaultSampleRate"])
-            self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
-            common = dict(rate=rate, channels=1, format=pyaudio.paInt16,
-                          frames_per_buffer=max(1, round(rate * 0.02)))
-            if self.input:
-                streams.append(pa.open(input=True, input_device_index=info["index"],
-                                       stream_callback=self._hear, **common))
-            if self.output:
-                self._started, self._last_call, self._taken, self._play_rate = None, None, 0, rate
-                streams.append(pa.open(output=True, output_device_index=info["index"],
-                                       stream_callback=self._play, **common))
-        except OSError as e:
-            self._release(streams, pa)
-            raise LineError(f"cannot open sound device {self.name or 'default'!r}: {e}") from e
-        except BaseException:
-            self._release(streams, pa)
-            raise
-        self._pa, self._streams, self.rate, self.device = pa, streams, rate, info["name"]
-        log.info("sound device %r open at %d Hz", self.device, rate)
-
-    def _hear(self, data, count, time_info, status):
-        heard = np.concatenate((self._heard, self.down(np.frombuffer(data, np.int16))))
-        whole = len(heard) // FRAME_SAMPLES * FRAME_SAMPLES
-        try:
-            for start in range(0, whole, FRAME_SAMPLES):
-                self._loop.call_soon_threadsafe(self._deliver, heard[start:start + FRAME_SAMPLES].tobytes())
-        except RuntimeError:  # the event loop closed under a running stream
-            return None, pyaudio.paAbort
-        self._heard = heard[whole:]
-        return None, pyaudio.paContinue
-
-    def _play(self, data, count, time_info, status):
-        # PortAudio first calls this as fast as it runs to fill the device
-        # buffer, for up to a few hundred ms on PulseAudio, and the ALSA pulse
-        # plugin drops much of what it gets then. So queued audio waits for
-        # the first callback that comes at the card's pace, and after that is
-        # let out no faster than real time (two periods of slack), so the
-        # queue never hides a deep buffer.
-        now = time.monotonic()
-        if self._started is None:
-            last, self._last_call = self._last_call, now
-            if last is None or now - last < 0.5 * count / self._play_rate:
-                return bytes(count * 2), pyaudio.paContinue
-            self._started = now
-        if self._taken + count > (now - self._started) * self._play_rate + 2 * count:
-            return bytes(count * 2), pyaudio.paContinue
-        self._taken += count
-        out = self._pending
-        while len(out) < count and self._out:
-            out = np.concatenate((out, self._out.popleft()))
-        try:
-            self._loop.call_soon_threadsafe(self._room.set)
-        except RuntimeError:
-            return bytes(count * 2), pyaudio.paAbort
-        if len(out) < count:
-            out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
-        self._pending = out[count:]
-        return out[:count].tobytes(), pyaudio.paContinue
-
-    def _deliver(self, frame: bytes) -> None:
-        # Nobody reads while the line waits for rings: keep the last second, not all of it.
-        if self._frames.qsize() >= MAX_QUEUED_FRAMES:
-            self._frames.get_nowait()
-        self._frames.put_nowait(frame)
-
-    def drain(self) -> None:
-        """Drop the audio heard so far (before answering, say)."""
-        while not self._frames.empty():
-            self._frames.get_nowait()
-
-    def _gone(self, what: str) -> LineError:
-        return LineError(f"sound device {self.device!r} {what} for {self.stall:g} s: unplugged?")
-
-    async def read_frame(self) -> bytes:
-        """The next 20 ms heard, as 8 kHz PCM."""
-        if not self._streams:
-            raise LineError("sound device is not open")
-        try:
-            return await asyncio.wait_for(self._frames.get(), self.stall)
-        except asyncio.TimeoutError:
-            raise self._gone("delivered no audio") from None
-
-    async def write_frame(self, frame: bytes) -> None:
-        """Queue 20 ms of 8 kHz PCM; waits while ``depth`` frames are queued."""
-        if not self._streams:
-            raise LineError("sound device is not open")
-        deadline = time.monotonic() + self.stall
-        while len(self._out) >= self.depth:
-            self._room.clear()
-            try:
-                await asyncio.wait_for(self._room.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
-                raise self._gone("played nothing") from None
-        self._out.append(self.up(np.frombuffer(frame, np.int16)))
-
-    async def close(self) -> None:
-        """Stop and release the card. Safe to call twice."""
-        streams, pa = self._streams, self._pa
-        if pa is None:
-            return
-        if self.output:
-            deadline = time.monotonic() + self.stall
-            while self._out and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-        self._streams, self._pa = [], None
-        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None)
-
-    @staticmethod
-    def _release(streams, pa, player=None) -> None:
-        for stream in streams:
-            try:
-                if stream is player and stream.is_active():
-                    stream.stop_stream()  # plays out what the card holds
-                stream.close()
-            except OSError as e:
-                log.debug("closing a failed stream: %s", e)
-        pa.terminate()
-
-    async def reopen(self, interval: float = 1.0) -> None:
-        """Open the card, trying every ``interval`` seconds until it is there."""
-        reported = False
-        while True:
-            try:
-                await self.open()
-                return
-            except LineError as e:
-                if not reported:
-                    log.warning("%s; waiting for it", e)
-                    reported = True
-            await asyncio.sleep(interval)
-
-
-class Speaker(SoundCard):
-    """Output only: prompts through a sound device found by name (the
-    default device when the name is None or empty).
-
-    >>> speaker = Speaker()
-    >>> speaker.input, speaker.output
-    (False, True)
-
-    Then ``await speaker.open()`` (LineError when there is no output device),
-    ``await speaker.write_frame(frame)`` per 20 ms frame, ``await speaker.close()``.
-    """
-
-    input = False
-
-
-# --- the line ---------------------------------------------------------------
-
-def _pin(spec):
-    """gpiozero takes BCM numbers or names like ``GPIO17``; a bare number is BCM."""
-    return int(spec) if str(spec).isdigit() else spec
+OPTIONS = {
+    "hook": Option(pin),
+    "ring": Option(pin),
+    "rings": Option(int, 2, least=1),
+    "rate": Option(int, least=1),
+    "ring_active": Option(str, "low", choices=("low", "high")),
+    "ring_gap": Option(float, 0.8, least=0),
+    "ring_timeout": Option(float, 8.0, least=0),
+    "probe_interval": Option(float, 1.0, least=0),
+    "stall": Option(float, 0.5, least=0),
+    "disconnect": Option(str, choices=("tones", "off")),
+    "silence": Option(float, 0, least=0),
+}
 
 
 class SoundLine(Line):
@@ -439,39 +56,28 @@ class SoundLine(Line):
 
     An exchange does not tell an FXO line that the caller hung up: it plays
     busy, reorder or dial tone. With ``disconnect=tones`` (the default when
-    there is a ``hook`` pin) the line listens for them during a call, and
-    ``silence`` seconds of near silence (0, the default: never) count too.
-    ``read_frame`` then raises HungUp and a ``hangup`` event carries the
-    reason (``busy``, ``reorder``, ``dial`` or ``silence``); see
-    ``firmware_app.listen.progress``.
+    there is a ``hook`` pin) the line asks the call to listen for them
+    (``hangup_tones``), and for ``silence`` seconds of near silence (0, the
+    default: never).
+
+    ``pin_factory`` is gpiozero's, for the relay and the ring detector
+    (None: gpiozero's default).
     """
 
-    def __init__(self, device: str = "", *, hook=None, ring=None, rings=2, rate=None,
-                 ring_active: str = "low", ring_gap=0.8, ring_timeout=8.0,
-                 probe_interval=1.0, stall=0.5, disconnect=None, silence=0) -> None:
+    def __init__(self, device: str = "", *, pin_factory=None, **options) -> None:
         super().__init__()
-        if ring_active not in ("low", "high"):
-            raise LineError(f"ring_active must be 'low' or 'high', not {ring_active!r}")
-        try:
-            self.rings = int(rings)
-            self.ring_gap, self.ring_timeout = float(ring_gap), float(ring_timeout)
-            self.probe_interval = float(probe_interval)
-            self.silence = float(silence)
-        except ValueError as e:
-            raise LineError(f"bad sound line option: {e}") from None
-        if self.rings < 1:
-            raise LineError(f"rings must be 1 or more, not {rings!r}")
-        self.disconnect = disconnect or ("tones" if hook else "off")
-        if self.disconnect not in ("tones", "off"):
-            raise LineError(f"disconnect must be 'tones' or 'off', not {disconnect!r}")
-        if not 0 <= self.silence < math.inf:
-            raise LineError(f"silence must be 0 (off) or a number of seconds, not {silence!r}")
+        o = parse_options("sound", options, OPTIONS)
+        self.rings, self.ring_gap, self.ring_timeout = o.rings, o.ring_gap, o.ring_timeout
+        self.probe_interval = o.probe_interval
+        self.disconnect = o.disconnect or ("tones" if o.hook is not None else "off")
+        self.hangup_tones = self.disconnect == "tones"
+        self.hangup_silence = o.silence
         self.device = device
-        self.card = SoundCard(device, rate=rate, stall=float(stall))
-        self.hook_pin, self.ring_pin, self.ring_active = hook, ring, ring_active
+        self.card = SoundCard(device, rate=o.rate, stall=o.stall)
+        self.hook_pin, self.ring_pin, self.ring_active = o.hook, o.ring, o.ring_active
+        self.pin_factory = pin_factory
         self.relay = self.detector = None
         self._answered = self._declined = False
-        self._progress = self._gone = None
 
     async def open(self) -> None:
         from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
@@ -479,23 +85,16 @@ class SoundLine(Line):
         self._loop = asyncio.get_running_loop()
         self._edges: asyncio.Queue[float] = asyncio.Queue()
         try:
-            if self.hook_pin:
-                self.relay = OutputDevice(_pin(self.hook_pin), initial_value=False)
-            if self.ring_pin:
-                self.detector = DigitalInputDevice(_pin(self.ring_pin),
-                                                   pull_up=self.ring_active == "low")
+            if self.hook_pin is not None:
+                self.relay = OutputDevice(self.hook_pin, initial_value=False, pin_factory=self.pin_factory)
+            if self.ring_pin is not None:
+                self.detector = DigitalInputDevice(self.ring_pin, pull_up=self.ring_active == "low",
+                                                   pin_factory=self.pin_factory)
                 self.detector.when_activated = self._ring_edge
         except GPIOZeroError as e:
             await self.close()
             raise LineError(f"FXO pins hook={self.hook_pin} ring={self.ring_pin}: {e}") from e
-        await asyncio.to_thread(self._check_device)
-
-    def _check_device(self) -> None:
-        pa = _portaudio()
-        try:
-            find_device(pa, self.device, True, True)
-        finally:
-            pa.terminate()
+        await asyncio.to_thread(check_device, self.device)
 
     def _ring_edge(self) -> None:
         stamp = time.monotonic()  # on gpiozero's thread
@@ -533,9 +132,6 @@ class SoundLine(Line):
         if self.relay is not None:
             self.relay.on()
         self._answered = True
-        self._gone = None
-        if self.disconnect == "tones" or self.silence:
-            self._progress = HangupTones(tones=self.disconnect == "tones", silence=self.silence)
 
     async def _until_ringing_stops(self) -> None:
         """A declined call (<Reject>) goes on ringing until the caller gives up; let it."""
@@ -556,21 +152,11 @@ class SoundLine(Line):
     async def read_frame(self) -> bytes:
         if not self._answered:
             raise HungUp("the line is on hook")
-        if self._gone:
-            raise self._gone
-        frame = await self.card.read_frame()
-        if self._progress is not None and (reason := self._progress.feed(frame)):
-            log.info("far end hung up: %s", reason)
-            self._gone = HungUp(f"far end hung up: {reason}" + (" tone" if reason != "silence" else ""))
-            self.post("hangup", reason)
-            raise self._gone
-        return frame
+        return await self.card.read_frame()
 
     async def write_frame(self, frame: bytes) -> None:
         if not self._answered:
             raise HungUp("the line is on hook")
-        if self._gone:
-            raise self._gone
         await self.card.write_frame(frame)
 
     async def close(self) -> None:

@@ -86,7 +86,8 @@ class Call:
             if not work.done():
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
-                self._end("caller")
+                reason = self.pump.hangup_reason
+                self._end("caller", **({"reason": reason} if reason else {}))
             else:
                 work.result()
         except Exception as e:

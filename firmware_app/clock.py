@@ -18,7 +18,7 @@ import heapq
 import itertools
 from contextlib import contextmanager
 
-FRAME_SECONDS = 0.02
+from drivers.constants import FRAME_SECONDS
 
 
 class Clock:

@@ -29,6 +29,7 @@ from .clock import Clock
 from .listen.digits import DigitStream
 from .listen.dtmf import DtmfDetector
 from .listen.listener import Listener
+from .listen.progress import HangupTones
 from .speak.player import Player
 
 
@@ -43,6 +44,7 @@ class FramePump:
         self.digits = DigitStream()
         self.listener: Listener | None = None
         self.gone = asyncio.Event()  # the caller hung up, or the line failed
+        self.hangup_reason = ""      # what the far end's hang-up sounded like (busy, reorder, ...), if heard
         self._task: asyncio.Task | None = None
 
     def forget_earlier_events(self) -> None:
@@ -68,9 +70,14 @@ class FramePump:
 
     async def _run(self) -> None:
         settle = not self.line.realtime
+        tones, silence = self.line.hangup_tones, self.line.hangup_silence
+        progress = HangupTones(tones=tones, silence=silence) if tones or silence else None
         try:
             while True:
                 frame = await self.line.read_frame()
+                if progress is not None and (reason := progress.feed(frame)):
+                    self.hangup_reason = reason
+                    raise HungUp(f"far end hung up: {reason}")
                 while not self.line.events.empty():
                     self._line_event(self.line.events.get_nowait())
                 for key in self.detector.feed(frame):

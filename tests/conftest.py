@@ -1,7 +1,7 @@
 import pytest
 
-from fault_server import FaultServer
-from twiml_server import TwimlServer
+from bench.fault_server import FaultServer
+from bench.twiml_server import TwimlServer
 
 
 @pytest.fixture(autouse=True)

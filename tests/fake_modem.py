@@ -24,6 +24,8 @@ import threading
 import time
 import tty
 
+from drivers.constants import DTMF_HIGH, DTMF_KEYS, DTMF_LOW, FRAME_SAMPLES, FRAME_SECONDS, RATE
+
 DLE = 0x10
 
 MODELS = {
@@ -92,19 +94,14 @@ def decode(codec: str, data: bytes) -> bytes:
 
 
 SILENCE = {"ulaw": 0xFF, "linear": 0x80, "slinear": 0x00}
-DTMF_FREQS = {
-    "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
-    "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
-    "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
-    "*": (941, 1209), "0": (941, 1336), "#": (941, 1477), "D": (941, 1633),
-}
+DTMF_FREQS = {key: (DTMF_LOW[i // 4], DTMF_HIGH[i % 4]) for i, key in enumerate(DTMF_KEYS)}
 
 
 def tone(freqs: tuple[float, ...], ms: int, level: float = 8000) -> bytes:
     """16-bit PCM at 8 kHz: the sum of sines at ``freqs``."""
-    n = ms * 8
+    n = ms * RATE // 1000
     return b"".join(
-        int(sum(level * math.sin(2 * math.pi * f * i / 8000) for f in freqs)).to_bytes(2, "little", signed=True)
+        int(sum(level * math.sin(2 * math.pi * f * i / RATE) for f in freqs)).to_bytes(2, "little", signed=True)
         for i in range(n)
     )
 
@@ -252,7 +249,7 @@ class FakeModem:
             else:
                 self._opened()
             if self._out or time.monotonic() >= tick:
-                tick = time.monotonic() + 0.02
+                tick = time.monotonic() + FRAME_SECONDS
                 self._pump()
 
     def _opened(self) -> None:
@@ -273,7 +270,7 @@ class FakeModem:
         with self._lock:
             items, self._out = self._out, []
         if self.streaming and not items:
-            items = [bytes([SILENCE[self.codec]]) * 160]
+            items = [bytes([SILENCE[self.codec]]) * FRAME_SAMPLES]
         for item in items:
             if callable(item):
                 item()
@@ -395,7 +392,7 @@ class FakeModem:
         elif cmd.startswith("AT+VSM="):
             args = cmd.split("=", 1)[1].split(",")
             entry = m["vsm"].get(int(args[0])) if args[0].isdigit() else None
-            rate = args[1] if len(args) > 1 else "8000"
+            rate = args[1] if len(args) > 1 else str(RATE)
             if self.fclass != 8 or not entry or not entry[1] or rate not in entry[0]:
                 self._reply(error)
             else:

@@ -30,9 +30,9 @@ import time
 
 import numpy as np
 
-RATE = 8000
-FRAME = 320
-PCM_ARGS = ["--raw", "--rate=8000", "--channels=1", "--format=s16le", "--latency-msec=20"]
+from drivers.constants import FRAME_BYTES, FRAME_SECONDS, RATE
+
+PCM_ARGS = ["--raw", f"--rate={RATE}", "--channels=1", "--format=s16le", "--latency-msec=20"]
 
 
 def pactl(*args: str) -> str:
@@ -139,7 +139,7 @@ class FakeCard:
 def tone(*freqs: float, seconds: float, volume: float = 0.4) -> bytes:
     """A tone (or a DTMF pair) made by sox ``synth``, as 8 kHz PCM."""
     synth = [w for f in freqs for w in ("sine", str(f))]
-    return subprocess.run(["sox", "-n", "-r", "8000", "-b", "16", "-e", "signed", "-c", "1",
+    return subprocess.run(["sox", "-n", "-r", str(RATE), "-b", "16", "-e", "signed", "-c", "1",
                            "-t", "raw", "-", "synth", str(seconds), *synth, "channels", "1",
                            "vol", str(volume)], check=True, capture_output=True).stdout
 
@@ -192,7 +192,7 @@ class Caller:
     def __init__(self, card: FakeCard) -> None:
         self.proc = subprocess.Popen(["pacat", "--playback", f"--device={card.name}_mic",
                                       *PCM_ARGS], stdin=subprocess.PIPE)
-        self.proc.stdin.write(bytes(FRAME * 2))
+        self.proc.stdin.write(bytes(FRAME_BYTES * 2))
         self.proc.stdin.flush()
         restart_clock(f"{card.name}_mic", "sink-inputs")
         self.audio: queue.Queue[bytes] = queue.Queue()
@@ -201,20 +201,20 @@ class Caller:
         self.thread.start()
 
     def play(self, pcm: bytes) -> None:
-        for start in range(0, len(pcm), FRAME):
-            self.audio.put(pcm[start:start + FRAME].ljust(FRAME, b"\0"))
+        for start in range(0, len(pcm), FRAME_BYTES):
+            self.audio.put(pcm[start:start + FRAME_BYTES].ljust(FRAME_BYTES, b"\0"))
 
     def _feed(self) -> None:
         start, sent = time.monotonic(), 0
         while self.running:
-            ahead = sent * 0.02 - (time.monotonic() - start)
+            ahead = sent * FRAME_SECONDS - (time.monotonic() - start)
             if ahead > 0.04:
                 time.sleep(ahead - 0.04)
                 continue
             try:
                 frame = self.audio.get_nowait()
             except queue.Empty:
-                frame = bytes(FRAME)
+                frame = bytes(FRAME_BYTES)
             try:
                 self.proc.stdin.write(frame)
                 self.proc.stdin.flush()
@@ -240,7 +240,7 @@ class Recorder:
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 5
-        while len(self.data) < FRAME * 5:  # recording for real before the test goes on
+        while len(self.data) < FRAME_BYTES * 5:  # recording for real before the test goes on
             if time.monotonic() > deadline:
                 raise RuntimeError(f"parec on {sink}.monitor records nothing")
             time.sleep(0.01)

@@ -37,6 +37,7 @@ def test_what_the_line_reported_before_a_call_is_not_that_calls(server):
     from drivers.sim import SimLine
     from firmware_app.call import Call
     from firmware_app.config import load
+    from firmware_app.listen.tones import dtmf_audio
     from firmware_app.web import build_fetcher
     from simulate import of
 
@@ -45,7 +46,7 @@ def test_what_the_line_reported_before_a_call_is_not_that_calls(server):
     config = load(None)
     config["server"]["url"] = server.url("/start")
     events = []
-    line = SimLine(script="wait:1 dtmf:4")
+    line = SimLine(script="wait:1 dtmf:4", tones=dtmf_audio)
     line.post("hook", "on")
     line.post("key", "7")
     call = Call(line, config, fetcher=build_fetcher(config), sinks=[events.append])

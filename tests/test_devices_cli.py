@@ -8,6 +8,7 @@ import sys
 import serial
 
 from fake_modem import FakeModem
+from pulse import fake_card, unique
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -27,8 +28,9 @@ def section(out: str, path: str) -> str:
     return "\n".join(lines[start:end])
 
 
-def test_lists_both_modem_classes_with_identity_and_codecs():
-    with FakeModem("usr5637") as usr, FakeModem("cx93001") as cx:
+def test_lists_both_modem_classes_with_identity_and_codecs_and_the_sound_card():
+    card = unique("ivrtest_devices")
+    with FakeModem("usr5637") as usr, FakeModem("cx93001") as cx, fake_card(card):
         out = devices("--port", usr.path, "--port", cx.path)
     assert out.startswith("serial ports:\n")
     usr_part = section(out, usr.path)
@@ -42,7 +44,9 @@ def test_lists_both_modem_classes_with_identity_and_codecs():
     assert f"this box would use linear (UNSIGNED PCM): modem://{cx.path}" in cx_part
     # probing leaves the modem as it found it, in data mode
     assert cx.commands[-3:] == ["AT+FCLASS=8", "AT+VSM=?", "AT+FCLASS=0"] and cx.fclass == 0
-    assert "sound cards:\n" in out or "\nsound: unavailable (" in out
+    sound = out[out.index("\nsound cards:\n"):]
+    ours = next(line for line in sound.splitlines() if line.startswith(f"  {card}: "))
+    assert ours.endswith(", takes 8000,16000,44100,48000 Hz"), ours
 
 
 def test_ports_that_are_silent_missing_or_busy():
@@ -51,8 +55,7 @@ def test_ports_that_are_silent_missing_or_busy():
         with serial.Serial(busy.path, exclusive=True):
             out = devices("--port", silent.path, "--port", "/dev/ttyNOPE7", "--port", busy.path)
     assert "no answer to AT: not a modem, or a modem that is wedged" in section(out, silent.path)
-    assert "cannot open:" in section(out, "/dev/ttyNOPE7")
-    assert "No such file or directory" in section(out, "/dev/ttyNOPE7")
+    assert "cannot open: no such device (is the modem plugged in?" in section(out, "/dev/ttyNOPE7")
     assert "cannot open: in use by another program" in section(out, busy.path)
 
 

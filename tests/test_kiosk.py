@@ -1,15 +1,16 @@
 """The GPIO kiosk through gpiozero's MockFactory (pin edges, bounce included),
-with the handset's audio on a PulseAudio null-sink card (see pulse.py)."""
+handed to each device as its pin_factory, with the handset's audio on a
+PulseAudio null-sink card (see pulse.py)."""
 
 import asyncio
 import threading
 import time
 
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from drivers import LineError, open_line
+from drivers.constants import SILENCE
 from drivers.hook import HookSwitch
 from drivers.keypad import KeypadError, MatrixKeypad, parse_keypad
 from drivers.line import HungUp
@@ -94,9 +95,9 @@ def bounce(pin, final_low, edges=5):
 
 @pytest.fixture
 def pins():
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
+    factory = MockFactory()
+    yield factory
+    factory.reset()
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +151,7 @@ def test_kiosk_needs_a_hook_pin():
 def test_every_key_once_despite_bounce(pins, cols, keys):
     matrix = Matrix(pins, ROWS, cols, keys)
     seen = []
-    with MatrixKeypad(ROWS, cols) as pad:
+    with MatrixKeypad(ROWS, cols, pin_factory=pins) as pad:
         pad.when_pressed = seen.append
         for i, key in enumerate(keys):
             matrix.press(key)
@@ -161,7 +162,7 @@ def test_every_key_once_despite_bounce(pins, cols, keys):
 
 def test_idle_keypad_drives_every_row_and_sleeps(pins):
     Matrix(pins, ROWS, COLS3, "123456789*0#")
-    with MatrixKeypad(ROWS, COLS3) as pad:
+    with MatrixKeypad(ROWS, COLS3, pin_factory=pins) as pad:
         time.sleep(0.05)
         before = [len(pins.pin(r).states) for r in ROWS]
         time.sleep(0.1)
@@ -173,7 +174,7 @@ def test_idle_keypad_drives_every_row_and_sleeps(pins):
 def test_two_keys_held_together_are_both_reported(pins):
     matrix = Matrix(pins, ROWS, COLS3, "123456789*0#")
     seen = []
-    with MatrixKeypad(ROWS, COLS3) as pad:
+    with MatrixKeypad(ROWS, COLS3, pin_factory=pins) as pad:
         pad.when_pressed = seen.append
         matrix.set("1", True)
         until(lambda: seen == ["1"])
@@ -190,7 +191,7 @@ def test_two_keys_held_together_are_both_reported(pins):
 
 def test_hook_reports_each_real_change_once_despite_bounce(pins):
     changes = []
-    with HookSwitch(22, settle=0.03) as hook:
+    with HookSwitch(22, settle=0.03, pin_factory=pins) as hook:
         hook.when_changed = changes.append
         pin = pins.pin(22)
         bounce(pin, final_low=True)  # lifted
@@ -205,7 +206,7 @@ def test_hook_reports_each_real_change_once_despite_bounce(pins):
 def test_hook_ignores_a_glitch_and_a_burst_that_ends_where_it_began(pins):
     """A bare first-edge debounce would report a lift for each of these."""
     changes = []
-    with HookSwitch(22, settle=0.03) as hook:
+    with HookSwitch(22, settle=0.03, pin_factory=pins) as hook:
         hook.when_changed = changes.append
         pin = pins.pin(22)
         pin.drive_low()
@@ -219,7 +220,7 @@ def test_hook_ignores_a_glitch_and_a_burst_that_ends_where_it_began(pins):
 
 def test_hook_waits_for_the_pin_to_settle(pins):
     changes = []
-    with HookSwitch(22, settle=0.1) as hook:
+    with HookSwitch(22, settle=0.1, pin_factory=pins) as hook:
         hook.when_changed = changes.append
         pins.pin(22).drive_low()
         time.sleep(0.05)
@@ -241,7 +242,7 @@ def test_a_call_from_lift_to_replace(pins, card):
     hook, led = pins.pin(22), pins.pin(23)
 
     async def main():
-        line = open_line(URL)
+        line = open_line(URL, pin_factory=pins)
         async with line:
             assert led.state is True  # idle: steady
             waiting = asyncio.create_task(line.wait_for_call())
@@ -254,7 +255,7 @@ def test_a_call_from_lift_to_replace(pins, card):
             assert await asyncio.to_thread(blinks, led, 0.3) <= 1  # slow blink in a call
             await asyncio.to_thread(matrix.press, "5")
             await line.read_frame()
-            await line.write_frame(bytes(320))
+            await line.write_frame(SILENCE)
             await asyncio.to_thread(bounce, hook, False)
             with pytest.raises(HungUp):
                 for _ in range(50):
@@ -271,7 +272,7 @@ def test_a_handset_left_off_must_be_replaced_before_the_next_call(pins, card):
     hook = pins.pin(22)
 
     async def main():
-        async with open_line(URL) as line:
+        async with open_line(URL, pin_factory=pins) as line:
             await asyncio.to_thread(bounce, hook, True)
             await asyncio.wait_for(line.wait_for_call(), 3)
             await line.answer()
@@ -292,7 +293,7 @@ def test_a_missing_handset_card_shows_a_fault_and_keeps_waiting(pins, card):
     hook, led = pins.pin(22), pins.pin(23)
 
     async def main():
-        line = open_line(URL.replace(CARD, "NoSuchHandset") + "&probe_interval=0.1")
+        line = open_line(URL.replace(CARD, "NoSuchHandset") + "&probe_interval=0.1", pin_factory=pins)
         async with line:
             waiting = asyncio.create_task(line.wait_for_call())
             await asyncio.to_thread(bounce, hook, True)

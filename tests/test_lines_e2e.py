@@ -10,7 +10,7 @@ import numpy as np
 from fake_modem import FakeModem
 from firmware_app.commands.run import serve
 from firmware_app.config import load
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 
 def wait_for(predicate, timeout=10.0):
@@ -85,9 +85,9 @@ def test_a_sound_card_call_hears_in_band_dtmf_and_speaks_through_the_card():
 
 def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
     """The lobby kiosk through gpiozero's MockFactory and a null-sink handset card."""
-    from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
 
+    from drivers import open_line
     from pulse import Caller, fake_card, unique
     from test_kiosk import COLS3, ROWS, Matrix, bounce
 
@@ -95,19 +95,19 @@ def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
         "/start": '<Response><Gather numDigits="2" action="/next" timeout="8"><Say>Welcome</Say></Gather></Response>',
         "/next": '<Response><Gather timeout="30"><Say>Thanks</Say></Gather></Response>',
     }
-    Device.pin_factory = MockFactory()
+    pins = MockFactory()
     try:
-        pins = Device.pin_factory
         matrix = Matrix(pins, ROWS, COLS3, "123456789*0#")
         hook = pins.pin(22)
         with TwimlServer(routes) as server, fake_card(unique("ivrtest_e2e_kiosk")) as card:
             caller = Caller(card)  # the handset microphone: a card that is plugged in delivers audio
             config = load(None)
             config["server"]["url"] = server.url("/start")
-            config["line"]["url"] = (f"kiosk://{card.name}?keypad=rows:5,6,13,19;cols:12,16,20"
-                                     "&hook=GPIO22&led=GPIO23&settle=0.03")
+            line = open_line(f"kiosk://{card.name}?keypad=rows:5,6,13,19;cols:12,16,20&hook=GPIO22&led=GPIO23"
+                             "&settle=0.03", pin_factory=pins)
             result = {}
-            daemon = threading.Thread(target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1))))
+            daemon = threading.Thread(
+                target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1, line=line))))
             daemon.start()
             time.sleep(1.0)
             assert server.requests == []  # nothing happens while the handset rests
@@ -120,6 +120,48 @@ def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
             daemon.join(20)
             caller.stop()
     finally:
-        Device.pin_factory.reset()
+        pins.reset()
     assert not daemon.is_alive() and result["calls"] == 1
     assert server.requests[1].params["Digits"] == "47"
+
+
+def test_busy_tone_after_the_caller_hangs_up_ends_a_sound_line_call():
+    """On an FXO line the exchange plays busy tone when the caller hangs up.
+    The line asks for it (hangup_tones) and the call's frame pump hears it
+    after three bursts: the call ends as the caller's hang-up, with the reason,
+    long before its gather would time out, and the relay goes back on hook."""
+    from gpiozero.pins.mock import MockFactory
+
+    from drivers import open_line
+    from pulse import Caller, fake_card, tone, unique
+
+    routes = {"/start": '<Response><Gather timeout="30"><Say>Please hold</Say></Gather></Response>'}
+    pins = MockFactory()
+    events = []
+    with TwimlServer(routes) as server, fake_card(unique("ivrtest_e2e_fxo")) as card:
+        caller = Caller(card)
+        config = load(None)
+        config["server"]["url"] = server.url("/start")
+        line = open_line(f"sound://{card.name}?hook=GPIO17", pin_factory=pins)
+        burst = tone(480, 620, seconds=0.5, volume=0.1)
+
+        def sink(event):
+            events.append(event)
+            if event["event"] == "say":  # the caller hangs up as the prompt starts
+                caller.play((burst + bytes(len(burst))) * 6)
+
+        result = {}
+        daemon = threading.Thread(
+            target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1, line=line, sinks=[sink]))))
+        daemon.start()
+        daemon.join(30)
+        caller.stop()
+    assert not daemon.is_alive() and result["calls"] == 1
+    said = next(e for e in events if e["event"] == "say")
+    hangup = events[-1]
+    assert hangup["event"] == "hangup" and hangup["by"] == "caller" and hangup.get("reason") == "busy", events
+    # Three bursts of 0.5 s on, 0.5 s off: 2.5 s of call time, plus the fake
+    # caller's way through PulseAudio; the tone itself goes on for 6 s.
+    assert 2.5 <= hangup["t"] - said["t"] <= 4.5, (said, hangup)
+    assert not [e for e in events if e["event"] == "gather"]  # ended before the gather timed out
+    assert pins.pin(17).state is False  # the box went back on hook

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from drivers import HungUp, LineError, open_line
-from drivers.line import FRAME_BYTES
-from drivers.modem import usb_device, usb_reset
+from drivers.constants import FRAME_BYTES, RATE
+from drivers.usb import usb_device, usb_reset
 from drivers.modem_protocol import CODECS
 from fake_modem import DTMF_FREQS, FakeModem, tone
 
@@ -50,7 +50,7 @@ async def read_pcm(line, frames):
 def level_at(pcm: bytes, freq: float) -> float:
     """Amplitude of ``freq`` in 16-bit PCM at 8 kHz."""
     x = np.frombuffer(pcm, "<i2").astype(float)
-    t = np.arange(len(x)) / 8000
+    t = np.arange(len(x)) / RATE
     return 2 * abs(np.dot(x, np.exp(-2j * math.pi * freq * t))) / len(x)
 
 
@@ -389,7 +389,7 @@ def test_bad_options_and_misuse():
         open_line("modem:///dev/ttyACM0?rings=0")
     with pytest.raises(LineError, match="unknown modem option.*colour"):
         open_line("modem:///dev/ttyACM0?colour=red")
-    with pytest.raises(LineError, match="unknown codec 'gsm'"):
+    with pytest.raises(LineError, match="codec='gsm' must be one of auto, ulaw, linear, slinear"):
         open_line("modem:///dev/ttyACM0?codec=gsm")
     with pytest.raises(LineError, match="needs a device path"):
         open_line("modem://")

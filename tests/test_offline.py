@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fault_server import Drop, FaultServer, Hung, Trickle
+from bench.fault_server import Drop, FaultServer, Hung, Trickle
 from simulate import IVRBOX, of, simulate
 
 from firmware_app.web.outbox import Outbox

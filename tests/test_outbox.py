@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fault_server import FaultServer
+from bench.fault_server import FaultServer
 
 from firmware_app.web.client import HttpClient, Request
 from firmware_app.web.offline import OfflineFetcher

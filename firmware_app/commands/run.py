@@ -51,8 +51,6 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     have been taken in all (0: forever). Returns the count."""
     import asyncio
 
-    from drivers import open_line
-
     from ..listen import speech_models
     from ..notify import notify, watchdog
     from ..speak.tts import Synthesizer
@@ -60,8 +58,9 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
 
     urls = config["line"]["url"]
     urls = [urls] if isinstance(urls, str) else urls
-    lines = [line] if line is not None else [open_line(url) for url in urls]
-    shared = {"fetcher": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
+    tts = Synthesizer()
+    lines = [line] if line is not None else [open_url(url, tts) for url in urls]
+    shared = {"fetcher": build_fetcher(config), "tts": tts, "speech_models": speech_models(config)}
     counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
@@ -74,6 +73,15 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
         pinger.cancel()
         await shared["web"].close()  # the HTTP session, the breaker's probes, the outbox retries
     return counter.taken
+
+
+def open_url(url: str, tts):
+    """The line for ``url``; a simulated one gets the box's tones, decoder and voice for its caller."""
+    from drivers import open_line, parse_url
+
+    from .simulate import caller_voice
+
+    return open_line(url, **(caller_voice(tts) if parse_url(url)[0] == "sim" else {}))
 
 
 class Counter:

@@ -31,6 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: a fresh temporary directory per run, unless the config names them)")
 
 
+def caller_voice(tts) -> dict:
+    """The simulated caller's makers, for SimLine: the box's own DTMF tones,
+    audio decoder and speech synthesizer."""
+    from ..listen.tones import dtmf_audio
+    from ..speak.audio import decode
+
+    return {"tones": dtmf_audio, "decode": decode, "tts": tts}
+
+
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -49,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         tts = Synthesizer()
         line = SimLine(script=args.caller, max_seconds=args.max_seconds,
                        caller=args.caller_id or config["call"]["from"], called=args.called or config["call"]["to"],
-                       tts=tts, record=args.record)
+                       record=args.record, **caller_voice(tts))
     except (ConfigError, ScriptError) as e:
         print(f"ivrbox simulate: {e}", file=sys.stderr)
         return 2

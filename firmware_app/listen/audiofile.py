@@ -19,8 +19,7 @@ import os
 
 import numpy as np
 
-RATE = 8000
-FRAME = 160
+from drivers.constants import FRAME_SAMPLES, RATE
 
 
 class AudioFileError(Exception):
@@ -47,7 +46,7 @@ def read_8k(path: str | os.PathLike, rate: int = RATE) -> np.ndarray:
     return np.frombuffer(decoded.samples, dtype=np.int16).copy()
 
 
-def frames(pcm: np.ndarray, size: int = FRAME):
+def frames(pcm: np.ndarray, size: int = FRAME_SAMPLES):
     """Yield ``size``-sample frames of ``pcm``; the last one is zero-padded."""
     for start in range(0, len(pcm), size):
         frame = pcm[start : start + size]

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KEYS = frozenset("0123456789*#ABCD")
+from drivers.constants import DTMF_KEYS
+
+KEYS = frozenset(DTMF_KEYS)
 SOURCES = ("inband", "keypad", "modem")
 
 

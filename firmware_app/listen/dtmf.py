@@ -44,14 +44,13 @@ import math
 
 import numpy as np
 
-RATE = 8000
-FRAME = 160
+from drivers.constants import DBM0_POWER, DTMF_HIGH, DTMF_KEYS, DTMF_LOW, FRAME_SAMPLES, RATE
+
 WIN = 80
 HOP = 40
-BLOCKS = FRAME // HOP
-FREQS = (697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0)
+BLOCKS = FRAME_SAMPLES // HOP
+FREQS = DTMF_LOW + DTMF_HIGH
 DIAL_FREQS = (350.0, 440.0)
-KEYS = "123A456B789C*0#D"  # index 4 * low + high - 4
 
 LEVEL_MIN_DBM0 = -38.0
 TWIST_MIN_DB = -9.5
@@ -65,11 +64,9 @@ CONFIRM_BLOCKS = 6
 RELEASE_BLOCKS = 5
 
 NF = len(FREQS)
-SPAN = WIN + FRAME  # samples the analysis needs: block -1 starts 80 back
+SPAN = WIN + FRAME_SAMPLES  # samples the analysis needs: block -1 starts 80 back
 SPEC = 2 * NF * (BLOCKS + 1)  # Re, Im of blocks -1..3, interleaved
 DIAL = 2 * len(DIAL_FREQS) * BLOCKS
-
-_DBM0_POWER = (32767.0 * 10 ** (-3.17 / 20)) ** 2 / 2  # power of a 0 dBm0 sine
 
 
 @functools.cache
@@ -89,8 +86,8 @@ def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
     """
     n = np.arange(WIN)
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * (n + 0.5) / WIN)
-    inner = hann / hann.sum() / _DBM0_POWER  # <u, v> = sum(inner * u * v) is power
-    amp = math.sqrt(2 / _DBM0_POWER) / hann.sum()
+    inner = hann / hann.sum() / DBM0_POWER  # <u, v> = sum(inner * u * v) is power
+    amp = math.sqrt(2 / DBM0_POWER) / hann.sum()
     arg = 2 * np.pi * np.outer(n, FREQS) / rate
     dial_arg = 2 * np.pi * np.outer(n, DIAL_FREQS) / rate
     basis = np.concatenate([np.cos(dial_arg), np.sin(dial_arg)], axis=1)
@@ -118,7 +115,7 @@ def _analysis(rate: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
             weigh[SPEC + DIAL + rows.start : SPEC + DIAL + rows.stop, out] = sign * FRACTION_MIN * inner
         weigh[-1, b] = -level
     held = {}
-    for index, key in enumerate(KEYS):
+    for index, key in enumerate(DTMF_KEYS):
         w = np.concatenate([weigh, weigh[:, :BLOCKS]], axis=1)
         for b in range(BLOCKS):
             col = 2 * NF * (b + 1)
@@ -152,9 +149,9 @@ class DtmfDetector:
         # Views made once, so that a frame costs no slicing.
         self._out = z[: SPEC + DIAL]
         self._samples = z[SPEC + DIAL : -1]
-        self._keep_to = z[SPEC + DIAL : SPEC + DIAL + SPAN - FRAME]
-        self._keep_from = z[SPEC + DIAL + FRAME : -1]
-        self._new = z[SPEC + DIAL + SPAN - FRAME : -1]
+        self._keep_to = z[SPEC + DIAL : SPEC + DIAL + SPAN - FRAME_SAMPLES]
+        self._keep_from = z[SPEC + DIAL + FRAME_SAMPLES : -1]
+        self._new = z[SPEC + DIAL + SPAN - FRAME_SAMPLES : -1]
         self._re2 = self._z2[:SPEC:2]
         self._im2 = self._z2[1:SPEC:2]
         self._spectrum = z[:SPEC].view(np.complex64)
@@ -186,8 +183,8 @@ class DtmfDetector:
         """
         if type(frame) is not np.ndarray:
             frame = np.frombuffer(frame, "<i2")
-        if len(frame) != FRAME:
-            raise ValueError(f"a frame is {FRAME} samples ({2 * FRAME} bytes), got {len(frame)} samples")
+        if len(frame) != FRAME_SAMPLES:
+            raise ValueError(f"a frame is {FRAME_SAMPLES} samples ({2 * FRAME_SAMPLES} bytes), got {len(frame)} samples")
         self._keep_to[:] = self._keep_from
         self._new[:] = frame
         # ndarray.dot skips np.dot's dispatch, a third of a tiny product's cost.
@@ -255,7 +252,7 @@ class DtmfDetector:
         weaker one is no stronger than the other harmonics around it.
         """
         run = self._run[-COHERENT_BLOCKS:]
-        index = KEYS.index(self._run_key)
+        index = DTMF_KEYS.index(self._run_key)
         powers = []
         for col, k in ((0, index // 4), (1, 4 + index % 4)):
             dev = sum(cmath.phase(r[1 + col]) for r in run[1:]) / (COHERENT_BLOCKS - 1) / self._advance[k]
@@ -294,4 +291,4 @@ class DtmfDetector:
         th = spectrum[at + high] * spectrum[at - NF + high].conjugate() * turns[high]
         if th.real <= 0 or abs(th.imag) > self._slopes[high] * th.real:
             return None
-        return KEYS[4 * low + high - 4], tl, th, spectrum[at + low], spectrum[at + high], floor
+        return DTMF_KEYS[4 * low + high - 4], tl, th, spectrum[at + low], spectrum[at + high], floor

@@ -39,8 +39,8 @@ import functools
 
 import numpy as np
 
-RATE = 8000
-FRAME = 160
+from drivers.constants import DBM0_POWER, FRAME_SAMPLES, FRAME_SECONDS, RATE
+
 FAMILIES = {  # name: (frequencies, whether its tone cadences mean busy/reorder)
     "na": ((480.0, 620.0), True),
     "single": ((400.0, 425.0, 450.0), True),
@@ -53,8 +53,6 @@ QUIET_DB = 10.0
 LEVEL_MIN_DBM0 = -40.0
 DIAL_FAMILIES = ("single", "dial")
 
-_DBM0_POWER = (32767.0 * 10 ** (-3.17 / 20)) ** 2 / 2  # mean power of a 0 dBm0 sine
-
 
 @functools.cache
 def _projection() -> tuple[np.ndarray, list[slice]]:
@@ -66,7 +64,7 @@ def _projection() -> tuple[np.ndarray, list[slice]]:
     dropped); the sum of squares of a frame's coordinates is the energy the
     family holds.
     """
-    n = np.arange(FRAME)
+    n = np.arange(FRAME_SAMPLES)
     parts, slices, at = [], [], 0
     for freqs, _ in FAMILIES.values():
         arg = 2 * np.pi * np.outer(n, freqs) / RATE
@@ -81,8 +79,8 @@ def _projection() -> tuple[np.ndarray, list[slice]]:
 
 
 def _frames_range(seconds: float) -> tuple[int, int]:
-    slack = seconds * TOLERANCE / 0.02 + 2
-    return int(seconds / 0.02 - slack + 0.999), int(seconds / 0.02 + slack)
+    slack = seconds * TOLERANCE / FRAME_SECONDS + 2
+    return int(seconds / FRAME_SECONDS - slack + 0.999), int(seconds / FRAME_SECONDS + slack)
 
 
 class _Cadence:
@@ -148,10 +146,10 @@ class HangupTones:
             raise ValueError(f"dial_seconds must be above 0 and silence 0 or more, not {dial_seconds!r}, {silence!r}")
         self.tones, self.cycles = tones, int(cycles)
         self._matrix, self._slices = _projection()
-        self._level = 10 ** (LEVEL_MIN_DBM0 / 10) * _DBM0_POWER * FRAME
-        self._silence_energy = 10 ** (silence_dbm0 / 10) * _DBM0_POWER * FRAME
-        self._silence_frames = round(silence / 0.02)
-        self._dial_frames = round(dial_seconds / 0.02)
+        self._level = 10 ** (LEVEL_MIN_DBM0 / 10) * DBM0_POWER * FRAME_SAMPLES
+        self._silence_energy = 10 ** (silence_dbm0 / 10) * DBM0_POWER * FRAME_SAMPLES
+        self._silence_frames = round(silence / FRAME_SECONDS)
+        self._dial_frames = round(dial_seconds / FRAME_SECONDS)
         self._cadences = [(name, _frames_range(on), _frames_range(off)) for name, on, off in CADENCES]
         self.reset()
 
@@ -165,8 +163,8 @@ class HangupTones:
         ``"busy"``, ``"reorder"``, ``"dial"`` or ``"silence"`` once confirmed, else None."""
         if type(frame) is not np.ndarray:
             frame = np.frombuffer(frame, "<i2")
-        if len(frame) != FRAME:
-            raise ValueError(f"a frame is {FRAME} samples ({2 * FRAME} bytes), got {len(frame)} samples")
+        if len(frame) != FRAME_SAMPLES:
+            raise ValueError(f"a frame is {FRAME_SAMPLES} samples ({2 * FRAME_SAMPLES} bytes), got {len(frame)} samples")
         x = frame.astype(np.float32)
         energy = float(x.dot(x))
         if self._silence_frames:

@@ -1,7 +1,7 @@
 """DTMF tone generation for ``<Play digits="...">`` and the simulated caller.
 
 Levels are in dBm0. For 16-bit linear PCM we follow the G.711 convention: a
-0 dBm0 sine is 3.17 dB below a full-scale sine, so its peak is about 22,780.
+0 dBm0 sine is 3.17 dB below a full-scale sine, so its peak is about 22,748.
 
 Sent digits use Q.23 levels: each low-group tone at -8 dBm0 and each
 high-group tone 2 dB above it (the usual pre-emphasis for line loss), 100 ms
@@ -17,22 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-RATE = 8000
-FULL_SCALE = 32767.0
-DBM0_PEAK = FULL_SCALE * 10 ** (-3.17 / 20)  # peak of a 0 dBm0 sine
+from drivers.constants import DBM0_PEAK, DBM0_POWER, DTMF_HIGH, DTMF_KEYS, DTMF_LOW, RATE
 
-LOW = (697.0, 770.0, 852.0, 941.0)
-HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
-KEYS = ("123A", "456B", "789C", "*0#D")  # KEYS[low][high]
 PAUSE_CHARS = {"w": 0.5}
 
 
 def key_freqs(key: str) -> tuple[float, float]:
     """The (low, high) frequencies of a DTMF key, e.g. ``'5'`` -> (770, 1336)."""
-    for row, keys in enumerate(KEYS):
-        col = keys.find(key.upper()) if len(key) == 1 else -1
-        if col >= 0:
-            return LOW[row], HIGH[col]
+    index = DTMF_KEYS.find(key.upper()) if len(key) == 1 else -1
+    if index >= 0:
+        return DTMF_LOW[index // 4], DTMF_HIGH[index % 4]
     raise ValueError(f"not a DTMF key: {key!r} (use 0-9, *, #, A-D)")
 
 
@@ -45,7 +39,7 @@ def power_dbm0(samples) -> float:
     """Mean power of int16-scale samples in dBm0 (``-inf`` for silence)."""
     x = np.asarray(samples, dtype=np.float64)
     p = float(np.mean(x * x)) if x.size else 0.0
-    return 10 * np.log10(p / (DBM0_PEAK**2 / 2)) if p > 0 else float("-inf")
+    return 10 * np.log10(p / DBM0_POWER) if p > 0 else float("-inf")
 
 
 def tone_pair(

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import webrtcvad
 
-RATE = 8000
-FRAME_MS = 20
-FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
+from drivers.constants import FRAME_BYTES, FRAME_SECONDS, RATE
+
+FRAME_MS = round(FRAME_SECONDS * 1000)
 
 
 class VoiceActivity:

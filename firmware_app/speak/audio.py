@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import miniaudio
 
-RATE = 8000
+from drivers.constants import RATE
 
 
-class AudioError(Exception):
-    pass
+class AudioError(ValueError):
+    """The bytes are not audio this box can decode."""
 
 
 def decode(data: bytes) -> bytes:

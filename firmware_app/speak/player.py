@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-FRAME_BYTES = 320
-SILENCE = bytes(FRAME_BYTES)
+from drivers.constants import FRAME_BYTES, SILENCE
 
 
 class Player:

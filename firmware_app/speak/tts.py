@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from .audio import RATE, AudioError, decode
+from drivers.constants import RATE
+
+from .audio import AudioError, decode
 from .voices import espeak_voice
 
 SECONDS_PER_CHARACTER = 0.065

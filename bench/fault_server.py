@@ -21,7 +21,7 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 
 class FaultServer(TwimlServer):

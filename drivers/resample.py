@@ -1,0 +1,69 @@
+"""Streaming rate conversion between a sound card's rate and the line's 8 kHz.
+
+    >>> import numpy as np
+    >>> from drivers.resample import Resampler
+    >>> down = Resampler(48000, 8000)
+    >>> len(down(np.zeros(960, np.int16)))
+    148
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+class Resampler:
+    """Streaming rate conversion, its state carried from chunk to chunk.
+
+    Each output sample is a Kaiser-windowed sinc interpolation of the input
+    around its exact position, so both directions keep 0..3.4 kHz flat and
+    cut what would fold into it (4.6 kHz and up) by about 60 dB. Positions
+    are exact integers: a long call never drifts and chunk edges never
+    click. The kernel is tabulated once per phase; a 48 kHz card has one
+    phase downwards and six upwards, a 44.1 kHz card 80 and 441.
+
+    The first chunk comes out short by the kernel's half length (1.5 ms),
+    after which every 20 ms in gives exactly 20 ms out:
+
+    >>> import numpy as np
+    >>> down = Resampler(48000, 8000)
+    >>> [len(down(np.zeros(960, np.int16))) for _ in range(3)]
+    [148, 160, 160]
+    >>> up = Resampler(8000, 44100)
+    >>> [len(up(np.zeros(160, np.int16))) for _ in range(3)]
+    [811, 882, 882]
+    """
+
+    PASSBAND, STOPBAND = 3400.0, 4600.0
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self.step = math.gcd(rate_in, rate_out)
+        cutoff = (self.PASSBAND + self.STOPBAND) / 2 / rate_in  # cycles per input sample
+        width = 2 * math.pi * (self.STOPBAND - self.PASSBAND) / rate_in
+        self.half = int(math.ceil(52 / (2.285 * width) / 2))  # 60 dB Kaiser length
+        m = np.arange(1 - self.half, self.half + 1)
+        frac = np.arange(rate_out // self.step)[:, None] * self.step / rate_out
+        d = frac - m
+        window = np.i0(5.65 * np.sqrt(np.clip(1 - (d / self.half) ** 2, 0, None))) / np.i0(5.65)
+        table = 2 * cutoff * np.sinc(2 * cutoff * d) * window
+        self.table = (table / table.sum(axis=1, keepdims=True)).astype(np.float32)
+        self.buf = np.zeros(self.half, np.float32)
+        self.pos = self.half * rate_out  # next output, in 1/rate_out input samples from buf[0]
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        if self.rate_in == self.rate_out:
+            return samples.astype(np.int16, copy=False)
+        buf = np.concatenate((self.buf, samples.astype(np.float32)))
+        last = (len(buf) - self.half) * self.rate_out - 1  # latest position with all taps present
+        count = (last - self.pos) // self.rate_in + 1 if self.pos <= last else 0
+        p = self.pos + self.rate_in * np.arange(count, dtype=np.int64)
+        taps = sliding_window_view(buf, 2 * self.half)[p // self.rate_out + 1 - self.half]
+        y = np.einsum("ij,ij->i", taps, self.table[(p % self.rate_out) // self.step])
+        following = self.pos + count * self.rate_in
+        drop = following // self.rate_out - self.half + 1
+        self.buf, self.pos = buf[drop:], following - drop * self.rate_out
+        return np.clip(np.rint(y), -32768, 32767).astype(np.int16)

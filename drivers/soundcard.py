@@ -1,0 +1,358 @@
+"""Sound cards through PortAudio: found by name, at whatever rate they offer.
+
+A card is picked by a substring of its PortAudio name, never by index (card
+numbers move between Pi models and boots). It runs at the rate it offers
+best and is resampled to and from the line's 8 kHz frames.
+
+``list_devices()`` is what ``ivrbox devices`` prints; ``SoundCard`` carries
+a call's audio for the sound and kiosk lines; ``Speaker`` is output only,
+for the console line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ctypes
+import ctypes.util
+import logging
+import time
+
+import numpy as np
+import pyaudio
+
+from .constants import FRAME_SAMPLES, FRAME_SECONDS, RATE
+from .line import LineError
+from .resample import Resampler
+
+log = logging.getLogger(__name__)
+
+#: Rates offered by ``list_devices``, and the order ``pick_rate`` tries.
+PROBE_RATES = (8000, 16000, 44100, 48000)
+MAX_QUEUED_FRAMES = 50  # one second of audio heard but not yet read
+PREFERRED_RATES = (8000, 16000, 48000, 44100, 32000, 22050, 96000)
+
+
+_quiet = []
+
+
+def _silence_native_logs() -> None:
+    """Stop ALSA and JACK printing their probing chatter on every PortAudio start.
+
+    Each re-probe of an unplugged card starts PortAudio again, and without
+    this every start writes dozens of lines to the journal.
+    """
+    if _quiet:
+        return
+    alsa_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                    ctypes.c_int, ctypes.c_char_p)(lambda *a: None)
+    jack_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda *a: None)
+    _quiet.extend((alsa_handler, jack_handler))  # keep the callbacks alive
+    for lib, setters, handler in (("asound", ["snd_lib_error_set_handler"], alsa_handler),
+                                  ("jack", ["jack_set_error_function", "jack_set_info_function"],
+                                   jack_handler)):
+        path = ctypes.util.find_library(lib)
+        if path:
+            dll = ctypes.CDLL(path)
+            for setter in setters:
+                getattr(dll, setter)(handler)
+
+
+def _portaudio() -> pyaudio.PyAudio:
+    """A fresh PortAudio instance: devices are enumerated only when it starts."""
+    _silence_native_logs()
+    return pyaudio.PyAudio()
+
+
+def _supported_rates(pa: pyaudio.PyAudio, info: dict, rates=PROBE_RATES) -> list[int]:
+    kind = "input" if info["maxInputChannels"] else "output"
+    supported = []
+    for rate in rates:
+        try:
+            if pa.is_format_supported(rate, **{f"{kind}_device": info["index"],
+                                               f"{kind}_channels": 1,
+                                               f"{kind}_format": pyaudio.paInt16}):
+                supported.append(rate)
+        except ValueError:
+            pass
+    return supported
+
+
+def list_devices() -> list[dict]:
+    """Every sound device PortAudio sees, with what it can do.
+
+    Each dict has name, index, max_input_channels, max_output_channels,
+    default_rate and rates (those of 8000, 16000, 44100 and 48000 that the
+    device takes for 16-bit mono). Indexes are for display only: they
+    change when cards come and go.
+    """
+    pa = _portaudio()
+    try:
+        devices = []
+        for i in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(i)
+            devices.append({
+                "name": info["name"],
+                "index": info["index"],
+                "max_input_channels": int(info["maxInputChannels"]),
+                "max_output_channels": int(info["maxOutputChannels"]),
+                "default_rate": int(info["defaultSampleRate"]),
+                "rates": _supported_rates(pa, info),
+            })
+        return devices
+    finally:
+        pa.terminate()
+
+
+def find_device(pa: pyaudio.PyAudio, name: str | None, need_input: bool, need_output: bool) -> dict:
+    """The first device whose name contains ``name`` (any case) and has the
+    channels asked for; the default device when ``name`` is empty."""
+    infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+    fits = [d for d in infos
+            if (not need_input or d["maxInputChannels"] > 0)
+            and (not need_output or d["maxOutputChannels"] > 0)]
+    if name:
+        fits = [d for d in fits if name.lower() in d["name"].lower()]
+    else:
+        try:
+            default = (pa.get_default_output_device_info() if need_output
+                       else pa.get_default_input_device_info())
+            fits = [d for d in fits if d["index"] == default["index"]] or fits
+        except OSError:
+            pass
+    if fits:
+        return fits[0]
+    wanted = " and ".join(w for w, on in (("input", need_input), ("output", need_output)) if on)
+    seen = "; ".join(f"{d['name']!r} (in {d['maxInputChannels']}, out {d['maxOutputChannels']})"
+                     for d in infos) or "none"
+    label = repr(name) if name else "the default device"
+    raise LineError(f"no sound device matching {label} with {wanted}; devices seen: {seen}")
+
+
+def check_device(name: str | None) -> None:
+    """Raise LineError unless a full-duplex device matching ``name`` is there."""
+    pa = _portaudio()
+    try:
+        find_device(pa, name, True, True)
+    finally:
+        pa.terminate()
+
+
+def pick_rate(supported, default_rate: int) -> int:
+    """The device rate to run at: 8 kHz when the card takes it, else the
+    cheapest rate it does take, else its own default.
+
+    >>> pick_rate([44100, 48000], 44100)
+    48000
+    >>> pick_rate([], 44100)
+    44100
+    """
+    for rate in PREFERRED_RATES:
+        if rate in supported:
+            return rate
+    return int(default_rate)
+
+
+class SoundCard:
+    """Full-duplex 8 kHz frames over a PortAudio device found by name.
+
+    PortAudio runs its callback on its own thread; the callback resamples
+    what it hears into 20 ms frames handed to the event loop, and plays what
+    ``write_frame`` queued. The output queue holds at most ``depth`` frames,
+    so ``write_frame`` waits for the card and a stop is heard at once. A card
+    that delivers nothing for ``stall`` seconds has gone away: reads and
+    writes raise LineError, and ``open`` can be tried again until it is back.
+    """
+
+    input = True
+    output = True
+
+    def __init__(self, name: str | None = "", *, rate: int | None = None,
+                 depth: int = 2, stall: float = 0.5) -> None:
+        self.name = name or ""
+        self.rate_wanted = int(rate) if rate else None
+        self.depth = depth
+        self.stall = stall
+        self.rate = None
+        self.device = None
+        self._pa = None
+        self._streams = []
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._streams)
+
+    @property
+    def latency(self) -> float:
+        """Seconds between ``write_frame`` returning and the sound leaving the
+        card, at most: the queue plus the device's own buffer."""
+        device = self._streams[-1].get_output_latency() if self.output and self._streams else 0.0
+        return self.depth * FRAME_SECONDS + device
+
+    async def open(self) -> None:
+        """Open the card (in a worker thread). Raises LineError if it is not there."""
+        if self._streams:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self._room = asyncio.Event()
+        self._out = collections.deque()
+        self._pending = np.zeros(0, np.int16)
+        self._heard = np.zeros(0, np.int16)
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        # Capture and playback are separate streams: a full-duplex PortAudio
+        # stream over ALSA plugins sometimes never starts its callback.
+        pa = _portaudio()
+        streams = []
+        try:
+            info = find_device(pa, self.name, self.input, self.output)
+            rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
+                                                 info["defaultSampleRate"])
+            self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
+            common = dict(rate=rate, channels=1, format=pyaudio.paInt16,
+                          frames_per_buffer=max(1, round(rate * FRAME_SECONDS)))
+            if self.input:
+                streams.append(pa.open(input=True, input_device_index=info["index"],
+                                       stream_callback=self._hear, **common))
+            if self.output:
+                self._started, self._last_call, self._taken, self._play_rate = None, None, 0, rate
+                streams.append(pa.open(output=True, output_device_index=info["index"],
+                                       stream_callback=self._play, **common))
+        except OSError as e:
+            self._release(streams, pa)
+            raise LineError(f"cannot open sound device {self.name or 'default'!r}: {e}") from e
+        except BaseException:
+            self._release(streams, pa)
+            raise
+        self._pa, self._streams, self.rate, self.device = pa, streams, rate, info["name"]
+        log.info("sound device %r open at %d Hz", self.device, rate)
+
+    def _hear(self, data, count, time_info, status):
+        heard = np.concatenate((self._heard, self.down(np.frombuffer(data, np.int16))))
+        whole = len(heard) // FRAME_SAMPLES * FRAME_SAMPLES
+        try:
+            for start in range(0, whole, FRAME_SAMPLES):
+                self._loop.call_soon_threadsafe(self._deliver, heard[start:start + FRAME_SAMPLES].tobytes())
+        except RuntimeError:  # the event loop closed under a running stream
+            return None, pyaudio.paAbort
+        self._heard = heard[whole:]
+        return None, pyaudio.paContinue
+
+    def _play(self, data, count, time_info, status):
+        # PortAudio first calls this as fast as it runs to fill the device
+        # buffer, for up to a few hundred ms on PulseAudio, and the ALSA pulse
+        # plugin drops much of what it gets then. So queued audio waits for
+        # the first callback that comes at the card's pace, and after that is
+        # let out no faster than real time (two periods of slack), so the
+        # queue never hides a deep buffer.
+        now = time.monotonic()
+        if self._started is None:
+            last, self._last_call = self._last_call, now
+            if last is None or now - last < 0.5 * count / self._play_rate:
+                return bytes(count * 2), pyaudio.paContinue
+            self._started = now
+        if self._taken + count > (now - self._started) * self._play_rate + 2 * count:
+            return bytes(count * 2), pyaudio.paContinue
+        self._taken += count
+        out = self._pending
+        while len(out) < count and self._out:
+            out = np.concatenate((out, self._out.popleft()))
+        try:
+            self._loop.call_soon_threadsafe(self._room.set)
+        except RuntimeError:
+            return bytes(count * 2), pyaudio.paAbort
+        if len(out) < count:
+            out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
+        self._pending = out[count:]
+        return out[:count].tobytes(), pyaudio.paContinue
+
+    def _deliver(self, frame: bytes) -> None:
+        # Nobody reads while the line waits for rings: keep the last second, not all of it.
+        if self._frames.qsize() >= MAX_QUEUED_FRAMES:
+            self._frames.get_nowait()
+        self._frames.put_nowait(frame)
+
+    def drain(self) -> None:
+        """Drop the audio heard so far (before answering, say)."""
+        while not self._frames.empty():
+            self._frames.get_nowait()
+
+    def _gone(self, what: str) -> LineError:
+        return LineError(f"sound device {self.device!r} {what} for {self.stall:g} s: unplugged?")
+
+    async def read_frame(self) -> bytes:
+        """The next 20 ms heard, as 8 kHz PCM."""
+        if not self._streams:
+            raise LineError("sound device is not open")
+        try:
+            return await asyncio.wait_for(self._frames.get(), self.stall)
+        except asyncio.TimeoutError:
+            raise self._gone("delivered no audio") from None
+
+    async def write_frame(self, frame: bytes) -> None:
+        """Queue 20 ms of 8 kHz PCM; waits while ``depth`` frames are queued."""
+        if not self._streams:
+            raise LineError("sound device is not open")
+        deadline = time.monotonic() + self.stall
+        while len(self._out) >= self.depth:
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                raise self._gone("played nothing") from None
+        self._out.append(self.up(np.frombuffer(frame, np.int16)))
+
+    async def close(self) -> None:
+        """Stop and release the card. Safe to call twice."""
+        streams, pa = self._streams, self._pa
+        if pa is None:
+            return
+        if self.output:
+            deadline = time.monotonic() + self.stall
+            while self._out and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        self._streams, self._pa = [], None
+        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None)
+
+    @staticmethod
+    def _release(streams, pa, player=None) -> None:
+        for stream in streams:
+            try:
+                if stream is player and stream.is_active():
+                    stream.stop_stream()  # plays out what the card holds
+                stream.close()
+            except OSError as e:
+                log.debug("closing a failed stream: %s", e)
+        pa.terminate()
+
+    async def reopen(self, interval: float = 1.0) -> None:
+        """Open the card, trying every ``interval`` seconds until it is there."""
+        reported = False
+        while True:
+            try:
+                await self.open()
+                return
+            except LineError as e:
+                if not reported:
+                    log.warning("%s; waiting for it", e)
+                    reported = True
+            await asyncio.sleep(interval)
+
+
+class Speaker(SoundCard):
+    """Output only: prompts through a sound device found by name (the
+    default device when the name is None or empty).
+
+    >>> speaker = Speaker()
+    >>> speaker.input, speaker.output
+    (False, True)
+
+    Then ``await speaker.open()`` (LineError when there is no output device),
+    ``await speaker.write_frame(frame)`` per 20 ms frame, ``await speaker.close()``.
+    """
+
+    input = False
+
+
