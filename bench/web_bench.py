@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from fault_server import FaultServer, HeaderTrickle, SlowBody  # noqa: E402
-
-from bench.offline_bench import DONE, START, config_for, fetcher, make_flows, one_call  # noqa: E402
+from bench.fault_server import FaultServer, HeaderTrickle, SlowBody
+from bench.offline_bench import DONE, START, config_for, fetcher, make_flows, one_call
 from firmware_app.speak.tts import Synthesizer  # noqa: E402
 from firmware_app.web.client import Request  # noqa: E402
 from firmware_app.web.outbox import Outbox  # noqa: E402

@@ -1,6 +1,7 @@
 """The layers point one way: drivers/ never imports firmware_app/, and no
 module imports itself back through others. Read from the source with ast,
-every import counted, at the top of a module or inside a function."""
+every import counted, at the top of a module or inside a function; only
+imports for type checkers (``if TYPE_CHECKING:``), which never run, are left out."""
 
 import ast
 import pathlib
@@ -18,11 +19,21 @@ def modules() -> dict[str, pathlib.Path]:
     return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
 
 
+def run_time_nodes(tree: ast.AST):
+    """Every node but those under ``if TYPE_CHECKING:``."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from (n for child in node.orelse for n in [child, *run_time_nodes(child)])
+            continue
+        yield node
+        yield from run_time_nodes(node)
+
+
 def imported(name: str, path: pathlib.Path, known: set[str]) -> set[str]:
     """The project modules ``name`` imports (``from package import module`` counts as the module)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in run_time_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -85,6 +96,12 @@ def test_the_graph_sees_relative_absolute_and_lazy_imports():
     assert "drivers" in edges["firmware_app.commands.run"]  # from drivers import ..., inside a function
     assert "firmware_app.call" in edges["firmware_app.commands.run"]  # from ..call import ...
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_imports_for_type_checkers_only_are_not_edges():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import a\nelse:\n    import b\nimport c\n")
+    names = {alias.name for node in run_time_nodes(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert names == {"b", "c"}
 
 
 def test_drivers_never_import_firmware_app():

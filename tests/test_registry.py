@@ -22,9 +22,6 @@ from simulate import of, simulate
     ('<Say loop="1e3">x</Say>', "<Say loop='1e3'> is not an integer; using 1"),
     ('<Gather timeout="inf"/>', "<Gather timeout='inf'> is not a finite number; using 5.0"),
     ('<Gather speechTimeout="NaN"/>', "<Gather speechTimeout='NaN'> is not a finite number; using None"),
-    ('<Redirect>http://[::1/x</Redirect>', "<Redirect>http://[::1/x</Redirect> is not a valid URL: Invalid IPv6 URL; skipped"),
-    (f'<Redirect>http://{"a" * 64}.example.com/x</Redirect>', "host name part over 63 characters; skipped"),
-    ('<Play>http://[::1/a.wav</Play>', "<Play>http://[::1/a.wav</Play> is not a valid URL"),
 ])
 def test_hostile_values_warn_use_the_default_and_the_call_goes_on(server, element, warning):
     server.routes["/h"] = f"<Response><Say>before</Say>{element}<Say>after</Say></Response>"
@@ -44,13 +41,37 @@ def test_a_non_ascii_path_is_percent_encoded_and_fetched(server):
     assert of(events, "request")[1]["url"] == server.url("/caf%C3%A9")
 
 
-def test_a_bad_gather_action_falls_back_to_the_document(server):
-    server.routes["/g"] = lambda rec: ('<Response><Gather numDigits="1" action="http://[::1/x"/></Response>'
-                                       if "Digits" not in rec.params else "<Response><Say>again</Say></Response>")
+@pytest.mark.parametrize("element, warning", [
+    ('<Redirect>http://[::1/x</Redirect>', "<Redirect>http://[::1/x</Redirect> is not a valid URL: Invalid IPv6 URL"),
+    (f'<Redirect>http://{"a" * 64}.example.com/x</Redirect>', "host name part over 63 characters"),
+])
+def test_a_malformed_redirect_warns_at_parse_and_fails_alone_with_11100(server, element, warning):
+    """The verbs before it still play; the request that cannot be built is Twilio's 11100, then the apology."""
+    server.routes["/h"] = f"<Response><Say>before</Say>{element}<Say>never</Say></Response>"
+    events = simulate(server.url("/h"))
+    says = [s["text"] for s in of(events, "say")]
+    assert says[0] == "before" and "never" not in says and says[-1].startswith("We are sorry")
+    assert any(warning in w["message"] and "11100" in w["message"] for w in of(events, "warning"))
+    assert [e["code"] for e in of(events, "error")] == [11100]
+    assert not of(events, "queued")
+    assert events[-1]["event"] == "hangup"
+
+
+def test_a_malformed_play_url_is_that_files_failure_and_the_call_goes_on(server):
+    server.routes["/h"] = "<Response><Say>before</Say><Play>http://[::1/a.wav</Play><Say>after</Say></Response>"
+    events = simulate(server.url("/h"))
+    assert [s["text"] for s in of(events, "say")] == ["before", "after"]
+    assert any("<Play>http://[::1/a.wav</Play> is not a valid URL" in w["message"] for w in of(events, "warning"))
+    assert [e["code"] for e in of(events, "error")] == [11100]
+
+
+def test_a_bad_gather_action_is_11100_for_that_request_and_the_caller_hears_the_apology(server):
+    server.routes["/g"] = '<Response><Gather numDigits="1" action="http://[::1/x"/></Response>'
     events = simulate(server.url("/g"), "wait:listen dtmf:3")
-    assert of(events, "request")[1]["url"] == server.url("/g")
-    assert of(events, "request")[1]["params"]["Digits"] == "3"
-    assert of(events, "say")[0]["text"] == "again"
+    assert of(events, "gather")[0]["digits"] == "3"
+    assert [e["code"] for e in of(events, "error")] == [11100]
+    assert not of(events, "queued")
+    assert of(events, "say")[-1]["text"].startswith("We are sorry")
 
 
 @dataclass

@@ -13,9 +13,9 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 from werkzeug.serving import make_server
 
-from fault_server import HeaderTrickle, SlowBody
+from bench.fault_server import HeaderTrickle, SlowBody
 from simulate import IVRBOX, of, simulate
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fault_server import FaultServer
+from bench.fault_server import FaultServer
 from simulate import IVRBOX, of, simulate
 
 from firmware_app.web.client import HttpClient, Request

@@ -96,11 +96,14 @@ class Linter:
         self.findings: set[tuple[str, int, str, str]] = set()
 
     async def run(self, starts: list[str]) -> list[tuple[str, int, str, str]]:
-        for url in starts:
-            try:
-                await self.document(url, "POST", {})
-            except LookupError as e:
-                self.findings.add((url, 0, "error", str(e)))
+        try:
+            for url in starts:
+                try:
+                    await self.document(url, "POST", {})
+                except LookupError as e:
+                    self.findings.add((url, 0, "error", str(e)))
+        finally:
+            await self.http.close()
         return sorted(self.findings, key=lambda f: (f[0], f[1], f[3]))
 
     async def load(self, url: str, method: str, params: dict, audio: bool = False) -> tuple[str, bytes]:

@@ -132,6 +132,10 @@ class _Reader:
         try:
             return attr.resolve(attr.read(raw), self.url)
         except BadValue as e:
+            if e.keep is not None:
+                shown = f"<{el.tag}>{raw.strip()}</{el.tag}>" if text else f"<{el.tag} {attr.name}={raw!r}>"
+                self.warn(el, f"{shown} {e}; requesting it will fail with error 11100")
+                return e.keep
             if text:
                 self.warn(el, f"<{el.tag}>{raw.strip()}</{el.tag}> {e}; skipped")
                 raise _Skip from None

@@ -42,7 +42,15 @@ SAFE = "/?:@!$&'()*+,;=%~"
 
 
 class BadValue(ValueError):
-    """An attribute value the schema refuses; the message says why."""
+    """An attribute value the schema refuses; the message says why.
+
+    ``keep`` is set for a URL that cannot be built: it is kept, so that the
+    request for it fails alone with Twilio's 11100 when the call gets there.
+    """
+
+    def __init__(self, message: str, keep: str | None = None):
+        super().__init__(message)
+        self.keep = keep
 
 
 @dataclass(frozen=True)
@@ -136,10 +144,10 @@ class Url(Attr):
             return ""
         try:
             return check_url(urljoin(base, value))
-        except BadValue:
-            raise
+        except BadValue as e:
+            raise BadValue(str(e), keep=value) from None
         except ValueError as e:
-            raise BadValue(f"is not a valid URL: {e}") from None
+            raise BadValue(f"is not a valid URL: {e}", keep=value) from None
 
 
 def check_url(url: str) -> str:
@@ -158,8 +166,8 @@ def check_url(url: str) -> str:
         labels = host.split(".")
         if len(host) > MAX_HOST or any(len(label) > MAX_LABEL for label in labels):
             raise BadValue(f"is not a valid URL: host name part over {MAX_LABEL} characters")
-        if not host.isascii() or any(c.isspace() for c in parts.netloc):
-            raise BadValue("is not a valid URL: the host must be ASCII (IDNA) without spaces")
+        if any(c.isspace() for c in parts.netloc):
+            raise BadValue("is not a valid URL: a space in the host")
     if not url.isascii() or " " in url:
         url = urlunsplit(parts._replace(path=quote(parts.path, safe=SAFE), query=quote(parts.query, safe=SAFE),
                                         fragment=quote(parts.fragment, safe=SAFE)))

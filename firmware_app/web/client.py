@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -100,8 +101,13 @@ def redact(url: str) -> str:
     'https://ann:***@example.com/ivr'
     >>> redact("https://example.com/ivr")
     'https://example.com/ivr'
+    >>> redact("http://ann:pw@[::1/x")
+    'http://ann:***@[::1/x'
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a URL that cannot be built may still carry a password
+        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
     if parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"))
@@ -153,7 +159,7 @@ def with_query(url: str, params: dict[str, str]) -> str:
     url = url.partition("#")[0]
     if not params:
         return url
-    return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
+    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 class HttpClient:
