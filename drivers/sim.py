@@ -17,6 +17,7 @@ as the box consumes them, so a minute of call takes a fraction of a second.
 
 from __future__ import annotations
 
+import math
 import shlex
 import wave
 from pathlib import Path
@@ -50,10 +51,10 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
             raise ScriptError(f"caller script: unknown step {token!r} (steps: {', '.join(STEP_KINDS)})")
         if kind == "wait" and arg not in ("prompt", "listen"):
             try:
-                if float(arg) < 0:
+                if not 0 <= float(arg) < math.inf:  # also refuses nan
                     raise ValueError
             except ValueError:
-                raise ScriptError(f"caller script: {token!r} needs seconds, 'prompt' or 'listen'") from None
+                raise ScriptError(f"caller script: {token!r} needs finite seconds, 'prompt' or 'listen'") from None
         if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set("0123456789*#ABCD")):
             raise ScriptError(f"caller script: {token!r} takes keys 0-9, *, #, A-D")
         if kind in ("say", "wav") and not arg:
@@ -170,7 +171,7 @@ def _read_audio(path: str) -> bytes:
     from firmware_app.speak.audio import AudioError, decode
 
     try:
-        return decode(Path(path).read_bytes())
+        return decode(Path(path).read_bytes()).pcm
     except OSError as e:
         raise ScriptError(f"caller script: wav:{path}: {e.strerror}") from None
     except AudioError as e:

@@ -22,9 +22,8 @@ from .clock import Clock
 from .events import Events
 from .listen.digits import DigitStream
 from .listen.dtmf import DtmfDetector
-from .listen.tones import dtmf_audio
-from .speak.audio import AudioError, decode
 from .speak.player import Player
+from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
 from .twiml.gather import Input
 from .twiml.parse import parse
@@ -240,39 +239,26 @@ class Call:
         for note in getattr(response, "notes", ()):
             self.emit(**note)
 
-    async def _speak(self, pcm: bytes) -> None:
-        await self._answer()
-        await self.player.play(pcm)
-
     async def say(self, verb: Say) -> None:
         await self._answer()
-        with self.clock.hold():
-            pcm, warning = await self.tts.synth(verb.text, verb.voice, verb.language)
-        if warning:
-            self.emit("warning", message=warning)
-        self.emit("say", text=verb.text, voice=verb.voice, language=verb.language)
-        await self._speak(pcm)
+        speaker = Speaker(self.player, self.tts, self.config, self.emit, self.clock.hold)
+        await speaker.say(verb.text, verb.voice, verb.language)
 
     async def play(self, verb: Play) -> None:
         await self._answer()
+        speaker = Speaker(self.player, self.tts, self.config, self.emit, self.clock.hold)
         if verb.digits:
-            self.emit("play", url="", digits=verb.digits)
-            await self._speak(dtmf_audio(verb.digits).tobytes())
+            await speaker.digits(verb.digits)
         if not verb.url:
             return
         try:
             with self.clock.hold():
                 response = await self.web.fetch(Request("GET", verb.url, {}, kind="audio"))
                 self._notes(response)
-                pcm = await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=verb.url)
             return
-        except AudioError as e:
-            self.emit("error", code=12300, message=f"<Play> {e}", url=verb.url)
-            return
-        self.emit("play", url=verb.url)
-        await self._speak(pcm)
+        await speaker.audio(verb.url, response.body)
 
     async def pause(self, seconds: float) -> None:
         await self._answer()

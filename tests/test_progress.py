@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bench.dtmf_corpus import key_train, talkoff_cases
-from firmware_app.listen.audiofile import frames
+from firmware_app.speak.audio import frames
 from firmware_app.listen.progress import HangupTones
 from firmware_app.listen.tones import dbm0_to_peak, power_dbm0, to_int16
 

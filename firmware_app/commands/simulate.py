@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import finite_number
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="the start document (http://, https:// or flows:/)")
@@ -17,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--caller", default="", metavar="SCRIPT", help="the caller's steps, separated by spaces")
     p.add_argument("--from", dest="caller_id", metavar="N", help="the caller's number (From)")
     p.add_argument("--to", dest="called", metavar="N", help="the number called (To)")
-    p.add_argument("--max-seconds", type=float, default=600.0, metavar="S",
+    p.add_argument("--max-seconds", type=finite_number, default=600.0, metavar="S",
                    help="the caller hangs up after S call seconds (default 600)")
     p.add_argument("--record", metavar="WAV", help="write what the box said to this 8 kHz wav")
 
@@ -37,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
         config["server"]["url"] = args.url
-        tts = Synthesizer()
+        tts = Synthesizer.from_config(config)
         line = SimLine(script=args.caller, max_seconds=args.max_seconds,
                        caller=args.caller_id or config["call"]["from"], called=args.called or config["call"]["to"],
                        tts=tts, record=args.record)

@@ -18,6 +18,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from ..speak.ssml import from_element
 from .verbs import Document, Gather, Hangup, Pause, Play, Redirect, Reject, Say
 
 # urljoin resolves relative URLs only for schemes it knows; the bundled
@@ -111,9 +112,10 @@ class _Reader:
 
     def say(self, el):
         a = self.attrs(el, {"voice", "language", "loop"})
-        self.children_text_only(el)
+        ssml_text, text, warnings = from_element(el)
+        self.warnings.extend(warnings)
         return Say(
-            text=(el.text or "").strip(),
+            text=ssml_text if len(el) else text,
             voice=a.get("voice", "man"),
             language=a.get("language", "en-US"),
             loop=self.number(el, a, "loop", 1),
