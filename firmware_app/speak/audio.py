@@ -48,30 +48,41 @@ class Decoded:
 
 
 def _describe(head: bytes) -> str:
-    head = head.lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")):
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
         return "HTML, not audio"
     tag = wav_format_tag(head)
     if tag is not None and tag not in KNOWN_WAV_TAGS:
         return f"a WAV whose format tag 0x{tag:04x} is not one the box decodes ({', '.join(KNOWN_WAV_TAGS.values())})"
-    return "not a wav, mp3, flac or ogg file"
+    return "not a readable audio file (WAV, FLAC, MP3 or Ogg Vorbis)"
 
 
 def wav_format_tag(head: bytes) -> int | None:
     """The format tag of a RIFF/WAVE header, or None if HEAD is not one.
 
-    >>> wav_format_tag(b"RIFF\\0\\0\\0\\0WAVEfmt \\x10\\0\\0\\0\\x34\\x12")
+    >>> wav_format_tag(b"RIFF\\0\\0\\0\\0WAVEfmt \\x10\\0\\0\\0\\x34\\x12\\x01\\0\\x40\\x1f\\0\\0")
     4660
     """
+    fmt = _wav_fmt(head)
+    return fmt[0] if fmt else None
+
+
+def _wav_fmt(head: bytes) -> tuple[int, int] | None:
+    """(format tag, declared sample rate) from a RIFF/WAVE header."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     pos = 12
-    while pos + 10 <= len(head):
+    while pos + 16 <= len(head):
         kind, size = head[pos:pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
         if kind == b"fmt ":
-            return struct.unpack_from("<H", head, pos + 8)[0]
+            tag, _, rate = struct.unpack_from("<HHI", head, pos + 8)
+            return tag, rate
         pos += 8 + size + (size & 1)
     return None
+
+
+def _check_rate(rate: int, min_rate: int, max_rate: int) -> None:
+    if not min_rate <= rate <= max_rate:
+        raise AudioError(f"the audio declares a sample rate of {rate} Hz; the box plays {min_rate} to {max_rate} Hz")
 
 
 class _Source:
@@ -90,12 +101,16 @@ class _Source:
         else:
             self.head = source[:4096]
         if not self.head:
-            raise AudioError(f"{self.name + ': ' if isinstance(source, str) else ''}the audio is empty")
+            raise AudioError(f"{source}: empty file, not audio" if isinstance(source, str) else "the audio is empty")
+        fmt = _wav_fmt(self.head)
+        if fmt:  # before miniaudio, which says less, or decodes nothing and says nothing
+            if fmt[0] not in KNOWN_WAV_TAGS:
+                raise AudioError(f"cannot decode {self.name}: {_describe(self.head)}")
+            _check_rate(fmt[1], min_rate, max_rate)
         channels, rate = self._probe(source)
-        if not min_rate <= rate <= max_rate:
-            raise AudioError(f"the audio declares a sample rate of {rate} Hz; "
-                             f"the box plays {min_rate} to {max_rate} Hz")
+        _check_rate(rate, min_rate, max_rate)
         self.channels, self.rate = channels, rate
+        self.frames = 0  # decoded so far, at the file's rate
         f32 = miniaudio.SampleFormat.FLOAT32
         try:
             if isinstance(source, str):
@@ -123,6 +138,7 @@ class _Source:
     def mono(self) -> Iterator[np.ndarray]:
         """Float32 mono blocks at the file's rate: every channel weighs the same."""
         for block in self.blocks:
+            self.frames += len(block) // self.channels
             yield np.frombuffer(block, dtype=np.float32).reshape(-1, self.channels).mean(axis=1)
 
 
@@ -170,8 +186,8 @@ class Blocks:
             raise AudioError(f"the audio is damaged: {e}") from None
         finally:
             self.source.blocks.close()
-        if self.total == 0:
-            raise AudioError(f"cannot decode {self.source.name}: no audio in it; {_describe(self.source.head)}")
+        if self.source.frames == 0:
+            raise AudioError(f"cannot decode {self.source.name}: no audio in it, {_describe(self.source.head)}")
 
     def _take(self, out: np.ndarray) -> np.ndarray | None:
         if self.left is not None:
