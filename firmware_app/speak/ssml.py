@@ -88,7 +88,7 @@ def _render(el: Element, out: list[str], plain: list[str], warnings: list[str]) 
     tag = el.tag if isinstance(el.tag, str) else ""
     start = _start_tag(tag, el, warnings)
     if start is None:
-        if tag != "speak":
+        if tag not in ("speak", "say-as", "lang", "sub"):  # those have said why
             _warn(warnings, DROPPED.format(tag.rpartition("}")[2] or "?"))
         _render_children(el, out, plain, warnings)
         return
