@@ -162,3 +162,17 @@ def test_the_box_speaks_every_word_of_ssml_as_heard_by_a_recogniser(tmp_path, ko
     with wave.open(str(record)) as w:
         pcm = w.readframes(w.getnframes())
     assert recognise(korean, pcm) == heard
+
+
+def test_deeply_nested_ssml_keeps_its_text_and_the_call_goes_on():
+    inner = "<emphasis>" * 3000 + "deep" + "</emphasis>" * 3000
+    with TwimlServer({"/ivr": f"<Response><Say>{inner} end</Say><Say>next</Say></Response>"}) as server:
+        events = simulate(server.url("/ivr"))
+    assert [e["text"] for e in of(events, "say")] == ["deep end", "next"]
+    assert any("nested over 20 deep" in e["message"] for e in of(events, "warning"))
+
+
+def test_many_bad_tags_give_a_few_warnings_not_thousands():
+    inner = "".join(f'<break time="x{i}"/>word ' for i in range(3000))
+    _, _, warnings = from_element(ET.fromstring(f"<Say>{inner}</Say>"))
+    assert len(warnings) == 10

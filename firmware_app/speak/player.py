@@ -44,6 +44,11 @@ class Player:
         self._room: asyncio.Future | None = None
         self.played = 0  # frames with sound in them since the player was made
 
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting to be played."""
+        return self._buffered
+
     async def play(self, pcm: bytes) -> None:
         async def once():
             yield pcm

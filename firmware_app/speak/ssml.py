@@ -53,6 +53,8 @@ RATE_PERCENT = (20.0, 400.0)
 SAY_AS = {"characters": "characters", "spell-out": "characters", "digits": "tts:digits",
           "telephone": "tts:digits"}
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+MAX_DEPTH = 20  # SSML nesting kept; deeper tags are dropped (a 64 KB document can nest thousands)
+MAX_WARNINGS = 10  # per <Say>: a document full of bad tags must not flood the events
 DROPPED = "<Say> <{}> cannot be rendered by espeak-ng; its text is spoken without it"
 
 
@@ -60,37 +62,43 @@ def from_element(el: Element) -> tuple[str, str, list[str]]:
     """(SSML for espeak-ng, plain text, warnings) for a <Say> element."""
     out: list[str] = []
     plain: list[str] = []
-    warnings: list[str] = []
-    _render_children(el, out, plain, warnings)
+    warnings: dict[str, None] = {}  # ordered, and a set: one warning per distinct problem
+    _render_children(el, out, plain, warnings, 0)
     text = " ".join("".join(plain).split())
     if not text and "<break" not in "".join(out):
-        warnings.append("<Say> has no text")
-    return f"<speak>{''.join(out).strip()}</speak>", text, warnings
+        _warn(warnings, "<Say> has no text")
+    return f"<speak>{''.join(out).strip()}</speak>", text, list(warnings)
 
 
-def _render_children(el: Element, out: list[str], plain: list[str], warnings: list[str]) -> None:
+def _render_children(el: Element, out: list[str], plain: list[str], warnings: dict[str, None], depth: int) -> None:
     if el.text:
         out.append(escape(el.text))
         plain.append(el.text)
     for child in el:
-        _render(child, out, plain, warnings)
+        if depth >= MAX_DEPTH:
+            _warn(warnings, f"<Say> SSML nested over {MAX_DEPTH} deep; the inner tags are dropped, not their text")
+            text = "".join(child.itertext())  # iterative in ElementTree's C code: no recursion
+            out.append(escape(text))
+            plain.append(text)
+        else:
+            _render(child, out, plain, warnings, depth + 1)
         if child.tail:
             out.append(escape(child.tail))
             plain.append(child.tail)
 
 
-def _warn(warnings: list[str], message: str) -> None:
-    if message not in warnings:
-        warnings.append(message)
+def _warn(warnings: dict[str, None], message: str) -> None:
+    if len(warnings) < MAX_WARNINGS:
+        warnings.setdefault(message)
 
 
-def _render(el: Element, out: list[str], plain: list[str], warnings: list[str]) -> None:
+def _render(el: Element, out: list[str], plain: list[str], warnings: dict[str, None], depth: int) -> None:
     tag = el.tag if isinstance(el.tag, str) else ""
     start = _start_tag(tag, el, warnings)
     if start is None:
         if tag not in ("speak", "say-as", "lang", "sub"):  # those have said why
             _warn(warnings, DROPPED.format(tag.rpartition("}")[2] or "?"))
-        _render_children(el, out, plain, warnings)
+        _render_children(el, out, plain, warnings, depth)
         return
     name = start[1:].split(None, 1)[0].rstrip("/>")
     out.append(start)
@@ -99,15 +107,15 @@ def _render(el: Element, out: list[str], plain: list[str], warnings: list[str]) 
     if name == "break":
         plain.append(" ")
         if el.text or len(el):
-            _render_children(el, out, plain, warnings)
+            _render_children(el, out, plain, warnings, depth)
         return
-    _render_children(el, out, plain, warnings)
+    _render_children(el, out, plain, warnings, depth)
     out.append(f"</{name}>")
     if name in ("p", "s"):
         plain.append(" ")
 
 
-def _attrs(tag: str, el: Element, checks: dict, warnings: list[str]) -> str:
+def _attrs(tag: str, el: Element, checks: dict, warnings: dict[str, None]) -> str:
     parts = []
     for name, value in el.attrib.items():
         name = "xml:lang" if name == XML_LANG else name
@@ -142,7 +150,7 @@ def _rate(value: str) -> str | None:
     return f"{min(max(float(m[1]), low), high):g}%"
 
 
-def _start_tag(tag: str, el: Element, warnings: list[str]) -> str | None:
+def _start_tag(tag: str, el: Element, warnings: dict[str, None]) -> str | None:
     """The espeak-ng start tag for a Twilio SSML element, or None to drop the tag."""
     if tag == "break":
         return "<break" + _attrs(tag, el, {"strength": lambda v: v if v in BREAK_STRENGTH else None,
@@ -227,10 +235,13 @@ class _Cutter:
     def text(self, text: str) -> bool:
         for m in WORD.finditer(text):
             word = m.group()
-            while len(word) > PIECE:  # a "word" with no spaces: cut it anyway
-                if not self._word(word[:PIECE]):
+            if self.length and self.length + len(word.rstrip()) > self.target:
+                self.flush()  # the word starts the next piece
+            while len(word) > self.target:  # longer than a whole piece: cut it anyway
+                cut = self.target
+                if not self._word(word[:cut]):
                     return False
-                word = word[PIECE:]
+                word = word[cut:]
             if not self._word(word):
                 return False
         return True
@@ -302,6 +313,8 @@ def segments(text: str, limit: int) -> Pieces:
             root = SafeET.fromstring(text, forbid_dtd=True)
         except (ParseError, ValueError):
             root = None
+        if root is not None and _depth(root) > MAX_DEPTH + 2:
+            root = None  # not what from_element makes: speak it as text
     if root is None:
         root = Element("speak")
         root.text = text
@@ -310,3 +323,12 @@ def segments(text: str, limit: int) -> Pieces:
     cutter.flush()
     cutter.result.plain = " ".join("".join(cutter.plain).split())
     return cutter.result
+
+
+def _depth(root: Element) -> int:
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in el)
+    return deepest
