@@ -94,19 +94,40 @@ def test_any_channel_count_mixes_down_so_dtmf_is_heard_through_play(tmp_path, ch
     assert heard.stdout.strip() == KEYS
 
 
-def test_decoded_audio_is_cached_in_bytes_and_replayed(tmp_path):
-    routes = {"/ivr": '<Response><Play loop="3">/audio</Play></Response>',
-              "/audio": (200, {"Content-Type": "audio/wav", "Cache-Control": "max-age=60"},
-                         dtmf_wav(KEYS, 6, rate=48000))}
-    import json
+@pytest.mark.parametrize("budget,kept", [(16_000, True), (15_999, False)])
+def test_decoded_audio_is_cached_within_its_byte_budget(budget, kept):
+    """A second of audio is 16,000 bytes decoded: kept at that budget, not one byte under."""
+    import asyncio
+    from contextlib import nullcontext
 
-    with TwimlServer(routes) as server:
-        run = run_measured([IVRBOX, "simulate", server.url("/ivr")])
-    events = [json.loads(line) for line in run.stdout.splitlines()]
-    plays = of(events, "play")
-    assert len(plays) == 3
-    gaps = {round(b["t"] - a["t"], 2) for a, b in zip(plays, plays[1:])}
-    assert len(gaps) == 1  # the cached copy is the same length as the decoded one
+    from firmware_app.config import defaults
+    from firmware_app.speak.player import Player
+    from firmware_app.speak.speaker import Speaker
+    from firmware_app.speak.tts import Synthesizer
+
+    audio = wav(bytes(48000 * 6 * 2), rate=48000, channels=6)  # one second of 6-channel silence
+    events = []
+
+    async def play(speaker, player):
+        task = asyncio.create_task(speaker.audio("http://example.com/a.wav", audio))
+        frames = 0
+        while not task.done():
+            await asyncio.sleep(0)
+            frames += player.buffered > 0
+            player.next_frame()
+        return frames
+
+    async def run():
+        player, tts = Player(), Synthesizer(audio_cache_bytes=budget)
+        speaker = Speaker(player, tts, defaults(), lambda name, **f: events.append(name), nullcontext)
+        first = await play(speaker, player)
+        size = tts.audio_cache.size
+        again = await play(speaker, player)
+        return first, again, size
+
+    first, again, size = asyncio.run(run())
+    assert first == again == 50 and events == ["play", "play"]
+    assert size == (16_000 if kept else 0)
 
 
 @pytest.mark.parametrize("channels", [3, 6])
@@ -125,14 +146,16 @@ def test_ivrbox_dtmf_streams_a_long_file_in_bounded_memory(tmp_path):
     assert result.peak_mb < PEAK_MB
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda p: p.write_bytes(wav(bytes(16000), tag=0x1234)) and p, "format tag 0x1234"),
-    (lambda p: p.write_bytes(wav(bytes(100), rate=1)) and p, "sample rate of 1 Hz"),
-    (lambda p: p.parent, "is a directory"),
+@pytest.mark.parametrize("content,message", [
+    (wav(bytes(16000), tag=0x1234), "format tag 0x1234"),
+    (wav(bytes(100), rate=1), "sample rate of 1 Hz"),
+    (None, "is a directory"),
 ])
-def test_ivrbox_dtmf_bad_input_is_a_clear_error(tmp_path, make, message):
-    path = tmp_path / "x.wav"
-    target = make(path)
-    result = run_measured([IVRBOX, "dtmf", str(target if target is not True else path)])
+def test_ivrbox_dtmf_bad_input_is_a_clear_error(tmp_path, content, message):
+    path = tmp_path
+    if content is not None:
+        path = tmp_path / "x.wav"
+        path.write_bytes(content)
+    result = run_measured([IVRBOX, "dtmf", str(path)])
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr

@@ -28,10 +28,12 @@ import miniaudio
 import numpy as np
 import soxr
 
+from ..config import SCHEMA
+
 RATE = 8000
 FRAME = 160  # samples in one 20 ms frame
-MIN_RATE = 4000
-MAX_RATE = 384000
+MIN_RATE = SCHEMA["media"]["min_sample_rate"][1]
+MAX_RATE = SCHEMA["media"]["max_sample_rate"][1]
 BLOCK_FRAMES = 16384  # source frames per miniaudio read
 KNOWN_WAV_TAGS = {0x0001: "PCM", 0x0003: "IEEE float", 0x0006: "A-law", 0x0007: "µ-law",
                   0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0xFFFE: "extensible"}
@@ -180,8 +182,10 @@ class Blocks:
                     yield pcm
                 if self.cut:
                     return
-            if resampler is not None and (pcm := self._take(resampler.resample_chunk(np.zeros(0, np.float32), last=True))) is not None:
-                yield pcm
+            if resampler is not None:
+                rest = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+                if (pcm := self._take(rest)) is not None:
+                    yield pcm
         except miniaudio.MiniaudioError as e:
             raise AudioError(f"the audio is damaged: {e}") from None
         finally:
@@ -216,7 +220,3 @@ def frames(pcm: np.ndarray, size: int = FRAME) -> Iterator[np.ndarray]:
             frame = np.concatenate([frame, np.zeros(size - len(frame), np.int16)])
         yield frame
 
-
-def read_file(path: str, max_seconds: float | None = None) -> np.ndarray:
-    """A whole file (up to max_seconds) as 8 kHz int16 samples."""
-    return np.concatenate([np.zeros(0, np.int16), *stream(path, max_seconds)])

@@ -42,7 +42,6 @@ class Player:
         self._ended = True
         self._done: asyncio.Future | None = None
         self._room: asyncio.Future | None = None
-        self.played = 0  # frames with sound in them since the player was made
 
     @property
     def buffered(self) -> int:
@@ -100,7 +99,6 @@ class Player:
                 self._offset = 0
         frame = b"".join(parts)
         self._buffered -= len(frame)
-        self.played += 1
         if self._room is not None and self._buffered <= AHEAD and not self._room.done():
             self._room.set_result(None)
         if not self._buffered and self._ended and not self._done.done():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterator, Callable
 
+from ..config import defaults
 from .audio import RATE, AudioError, decode
 from .cache import PcmCache
 from .ssml import segments
@@ -30,10 +31,13 @@ MB = 1024 * 1024
 class Synthesizer:
     """The box's voice: espeak-ng, plus the byte-bounded caches of speech and decoded <Play> audio."""
 
-    def __init__(self, cache_bytes: int = 16 * MB, command: str = "espeak-ng", audio_cache_bytes: int = 32 * MB):
+    def __init__(self, cache_bytes: int | None = None, command: str = "espeak-ng",
+                 audio_cache_bytes: int | None = None):
+        media = defaults()["media"]
         self.command = command
-        self.cache = PcmCache(cache_bytes)
-        self.audio_cache = PcmCache(audio_cache_bytes)
+        self.cache = PcmCache(int(media["tts_cache_mb"] * MB) if cache_bytes is None else cache_bytes)
+        self.audio_cache = PcmCache(int(media["audio_cache_mb"] * MB)
+                                    if audio_cache_bytes is None else audio_cache_bytes)
         self.runs = 0  # espeak-ng processes started
 
     @classmethod
