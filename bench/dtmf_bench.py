@@ -38,7 +38,7 @@ def build_spandsp() -> pathlib.Path:
 
 
 def ours(pcm: np.ndarray) -> str:
-    from firmware_app.listen.audiofile import frames
+    from firmware_app.speak.audio import frames
     from firmware_app.listen.dtmf import DtmfDetector
 
     detector = DtmfDetector()

@@ -27,6 +27,7 @@ line is built.
 
 from __future__ import annotations
 
+import math
 import shlex
 import wave
 from pathlib import Path
@@ -69,10 +70,10 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
             raise ScriptError(f"caller script: unknown step {token!r} (steps: {', '.join(STEP_KINDS)})")
         if kind == "wait" and arg not in ("prompt", "listen"):
             try:
-                if float(arg) < 0:
+                if not 0 <= float(arg) < math.inf:  # also refuses nan
                     raise ValueError
             except ValueError:
-                raise ScriptError(f"caller script: {token!r} needs seconds, 'prompt' or 'listen'") from None
+                raise ScriptError(f"caller script: {token!r} needs finite seconds, 'prompt' or 'listen'") from None
         if kind in ("dtmf", "key") and (not arg or set(arg.upper()) - set(DTMF_KEYS)):
             raise ScriptError(f"caller script: {token!r} takes keys 0-9, *, #, A-D")
         if kind in ("say", "wav") and not arg:

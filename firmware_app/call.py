@@ -31,9 +31,8 @@ from drivers.line import CallInfo, Line
 
 from .events import Events
 from .listen.listener import open_listener
-from .listen.tones import dtmf_audio
 from .pump import FramePump
-from .speak.audio import AudioError, decode
+from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
 from .twiml.channel import Speech
 from .twiml.interpreter import Interpreter
@@ -57,6 +56,7 @@ class Call:
         self.events = Events(lambda: self.clock.t, [*sinks, line.observe])
         self.pump = FramePump(line, self.emit, on_line_failure=lambda: self._end("box", reason="line failure"))
         self.clock = self.pump.clock
+        self.speaker = Speaker(self.pump.player, self.tts, config, self.emit, self.clock.hold)
         self.info = CallInfo()
         self.status = "ringing"
         self.ended = False
@@ -137,39 +137,24 @@ class Call:
         for note in getattr(response, "notes", ()):
             self.emit(**note)
 
-    async def _speak(self, pcm: bytes) -> None:
+    async def say(self, text: str, voice: str, language: str, ssml: str = "") -> None:
         await self._answer()
-        await self.pump.player.play(pcm)
-
-    async def say(self, text: str, voice: str, language: str) -> None:
-        await self._answer()
-        with self.clock.hold():
-            pcm, warning = await self.tts.synth(text, voice, language)
-        if warning:
-            self.emit("warning", message=warning)
-        self.emit("say", text=text, voice=voice, language=language)
-        await self._speak(pcm)
+        await self.speaker.say(text, voice, language, ssml)
 
     async def play(self, url: str, digits: str) -> None:
         await self._answer()
         if digits:
-            self.emit("play", url="", digits=digits)
-            await self._speak(dtmf_audio(digits).tobytes())
+            await self.speaker.digits(digits)
         if not url:
             return
         try:
             with self.clock.hold():
                 response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
                 self._notes(response)
-                pcm = await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return
-        except AudioError as e:
-            self.emit("error", code=12300, message=f"<Play> {e}", url=url)
-            return
-        self.emit("play", url=url)
-        await self._speak(pcm)
+        await self.speaker.audio(url, response.body)
 
     async def pause(self, seconds: float) -> None:
         await self._answer()

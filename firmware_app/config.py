@@ -11,7 +11,9 @@ the key and what is wrong.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -28,9 +30,20 @@ class ConfigError(Exception):
 def _url(value: str) -> str | None:
     if value == "":
         return None
-    scheme = urlsplit(value).scheme
-    if scheme not in ("http", "https", "flows"):
+    try:
+        parts = urlsplit(value)
+        parts.port  # raises on a bad port
+        host = parts.hostname or ""
+        if host and not host.startswith("[") and ":" not in host:
+            host.encode("idna")  # raises on an empty or over-63-character label
+    except (ValueError, UnicodeError) as e:
+        return f"is not a valid URL ({e})"
+    if parts.scheme not in ("http", "https", "flows"):
         return "must be an http://, https:// or flows:/ URL"
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        return "has no host"
+    if not value.isascii() or any(c.isspace() for c in value):
+        return "must be ASCII with no spaces (percent-encode the rest, e.g. %C3%A9 for é)"
     return None
 
 
@@ -45,6 +58,28 @@ def _account_sid(value: str) -> str | None:
 
 def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
+
+
+def _at_least(low: float):
+    return lambda value: None if value >= low else f"must be at least {low:g}"
+
+
+def finite_number(text: str) -> float:
+    """An argparse type: a finite float (no nan, inf or 1e400).
+
+    >>> finite_number("2.5")
+    2.5
+    >>> finite_number("nan")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: 'nan' is not a finite number
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _line_urls(value: str | list) -> str | None:
@@ -99,6 +134,16 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     "line": {
         "url": ((str, list), "console:", _line_urls),
     },
+    # Ceilings on what a server can make the box decode, synthesise and keep.
+    "media": {
+        "max_play_seconds": (float, 600.0, _positive),      # decoded audio per <Play>, at 8 kHz
+        "min_sample_rate": (int, 4000, _positive),          # declared rates outside these are refused
+        "max_sample_rate": (int, 384000, _positive),
+        "max_say_characters": (int, 4096, _at_least(1)),    # Twilio's limit; the rest is dropped
+        "max_play_digits": (int, 1000, _at_least(1)),       # characters of <Play digits>
+        "tts_cache_mb": (float, 16.0, _at_least(0)),        # synthesised speech kept in memory
+        "audio_cache_mb": (float, 32.0, _at_least(0)),      # decoded <Play> audio kept in memory
+    },
     "speech": {
         "engine": (str, "vosk", _speech_engine),
         "vad_aggressiveness": (int, 2, lambda v: None if 0 <= v <= 3 else "must be 0 (keeps most speech) to 3"),
@@ -126,6 +171,8 @@ def _check_section(name: str, values: dict, where: str, out: dict) -> None:
         if not isinstance(value, typ) or isinstance(value, bool) != (typ is bool):
             expected = " or ".join(t.__name__ for t in typ) if isinstance(typ, tuple) else typ.__name__
             raise ConfigError(f"{where}: [{name}] {key}: expected {expected}, got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: [{name}] {key}: must be a finite number (got {value!r})")
         problem = check(value) if check else None
         if problem:
             raise ConfigError(f"{where}: [{name}] {key}: {problem} (got {value!r})")

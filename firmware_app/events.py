@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Callable, TextIO
 
 log = logging.getLogger("ivrbox.call")
@@ -36,9 +37,31 @@ class Events:
 def json_printer(stream: TextIO) -> Callable[[dict], None]:
     def sink(record: dict) -> None:
         if not record["event"].startswith("_"):
-            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stream.write(to_json(record) + "\n")
             stream.flush()
     return sink
+
+
+def to_json(record: dict) -> str:
+    """Strict JSON: a value that is not a finite number becomes its name as a string.
+
+    >>> to_json({"event": "pause", "seconds": float("nan")})
+    '{"event": "pause", "seconds": "nan"}'
+    """
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(record), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 STANDARD_PARAMS = {"CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus", "Direction", "ApiVersion"}

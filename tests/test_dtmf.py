@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.dtmf_corpus import key_train, limit_cases, speech, talkdown_cases, talkoff_cases
-from firmware_app.listen.audiofile import frames
+from firmware_app.speak.audio import frames
 from firmware_app.listen.dtmf import DtmfDetector
 from firmware_app.listen.tones import dtmf_audio, key_freqs, to_int16, tone_pair
 

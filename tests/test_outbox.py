@@ -208,7 +208,7 @@ def test_retries_back_off_per_origin_and_old_items_become_dead_letters(tmp_path)
 def test_trickling_servers_pin_no_thread_and_starve_nothing(tmp_path):
     import threading
 
-    from fault_server import HeaderTrickle
+    from bench.fault_server import HeaderTrickle
 
     with HeaderTrickle() as slow, FaultServer({"/ok.wav": (200, {"Content-Type": "audio/wav"}, b"RIFF")}) as ok:
         client = HttpClient(timeout=2.0)

@@ -6,7 +6,7 @@ import pytest
 
 from bench.dtmf_corpus import key_train, talkoff_cases
 from drivers.constants import DTMF_KEYS, FRAME_SECONDS, RATE
-from firmware_app.listen.audiofile import frames
+from firmware_app.speak.audio import frames
 from firmware_app.listen.progress import HangupTones
 from firmware_app.listen.tones import dbm0_to_peak, power_dbm0, to_int16
 

@@ -5,7 +5,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from firmware_app.listen.audiofile import frames
+from firmware_app.speak.audio import frames
 from firmware_app.listen.dtmf import DtmfDetector
 from firmware_app.listen.tones import dbm0_to_peak, dtmf_audio, key_freqs, power_dbm0, tone_pair
 

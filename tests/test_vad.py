@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.dtmf_corpus import speech
-from firmware_app.listen.audiofile import frames
+from firmware_app.speak.audio import frames
 from firmware_app.listen.vad import VoiceActivity
 
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import finite_number
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("list", "prune", "warm"))
     p.add_argument("url", nargs="?", help="warm: the flow's start document (default: [server] url)")
     p.add_argument("--config", help="TOML config (default: /etc/ivrbox/config.toml, else the bundled one)")
-    p.add_argument("--older-than", type=float, metavar="DAYS", help="prune: entries not refreshed for DAYS")
-    p.add_argument("--max-mb", type=float, metavar="MB", help="prune: keep the most recent entries within MB")
+    p.add_argument("--older-than", type=finite_number, metavar="DAYS", help="prune: entries not refreshed for DAYS")
+    p.add_argument("--max-mb", type=finite_number, metavar="MB", help="prune: keep the most recent entries within MB")
     p.add_argument("--max-documents", type=int, default=200, metavar="N", help="warm: stop after N documents")
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import glob
 import os
 
+from ..config import finite_number
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--port", action="append", default=[], metavar="PATH",
                         help="also probe this serial device (ptys and some adapters are not listed)")
-    parser.add_argument("--timeout", type=float, default=0.5, metavar="SECONDS",
+    parser.add_argument("--timeout", type=finite_number, default=0.5, metavar="SECONDS",
                         help="how long to wait for each AT answer (default 0.5)")
 
 

@@ -58,7 +58,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
 
     urls = config["line"]["url"]
     urls = [urls] if isinstance(urls, str) else urls
-    tts = Synthesizer()
+    tts = Synthesizer.from_config(config)
     lines = [line] if line is not None else [open_url(url, tts) for url in urls]
     shared = {"fetcher": build_fetcher(config), "tts": tts, "speech_models": speech_models(config)}
     counter = Counter(calls)

@@ -17,6 +17,8 @@ import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from ..config import finite_number
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="the start document (http://, https:// or flows:/)")
@@ -24,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--caller", default="", metavar="SCRIPT", help="the caller's steps, separated by spaces")
     p.add_argument("--from", dest="caller_id", metavar="N", help="the caller's number (From)")
     p.add_argument("--to", dest="called", metavar="N", help="the number called (To)")
-    p.add_argument("--max-seconds", type=float, default=600.0, metavar="S",
+    p.add_argument("--max-seconds", type=finite_number, default=600.0, metavar="S",
                    help="the caller hangs up after S call seconds (default 600)")
     p.add_argument("--record", metavar="WAV", help="write what the box said to this 8 kHz wav")
     p.add_argument("--state", metavar="DIR", help="keep the cache and outbox in DIR across runs "
@@ -37,7 +39,7 @@ def caller_voice(tts) -> dict:
     from ..listen.tones import dtmf_audio
     from ..speak.audio import decode
 
-    return {"tones": dtmf_audio, "decode": decode, "tts": tts}
+    return {"tones": dtmf_audio, "decode": lambda data: decode(data).pcm, "tts": tts}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -55,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
         config["server"]["url"] = args.url
-        tts = Synthesizer()
+        tts = Synthesizer.from_config(config)
         line = SimLine(script=args.caller, max_seconds=args.max_seconds,
                        caller=args.caller_id or config["call"]["from"], called=args.called or config["call"]["to"],
                        record=args.record, **caller_voice(tts))

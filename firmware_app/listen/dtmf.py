@@ -28,7 +28,7 @@ pause at least six.
 The cost is a few numpy calls a frame: while no block could be valid (or a
 held key goes on in all four), ``feed`` returns after two matrix products.
 
-    >>> from firmware_app.listen.audiofile import frames
+    >>> from firmware_app.speak.audio import frames
     >>> from firmware_app.listen.dtmf import DtmfDetector
     >>> from firmware_app.listen.tones import dtmf_audio
     >>> det = DtmfDetector()

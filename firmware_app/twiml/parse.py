@@ -110,12 +110,14 @@ class _Reader:
             self.warn(el, f"<{el.tag}> attribute {name!r} is not supported; ignored")
         try:
             values = {a.key: self.value(el, a, el.attrib.get(a.name)) for a in cls.attributes}
-            if cls.body is not None:
+            if cls.markup:
+                values.update(cls.read_markup(el))
+            elif cls.body is not None:
                 values[cls.body.key] = self.value(el, cls.body, el.text or "", text=True)
         except _Skip:
             return None
         children = []
-        for child in el:
+        for child in el if not cls.markup else ():
             if cls.nests:
                 children.append(self.verb(child, cls))
             else:

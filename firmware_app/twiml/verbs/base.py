@@ -66,6 +66,7 @@ class Verb:
     nests: ClassVar[tuple[str, ...]] = ()     # tags it may nest (into its children field)
     top_level: ClassVar[bool] = True          # may stand in <Response>
     final: ClassVar[bool] = False             # nothing after it in a document runs
+    markup: ClassVar[bool] = False            # its children are markup (SSML), read by read_markup
 
     line: int = field(default=0, kw_only=True, compare=False, repr=False)
     given: frozenset[str] = field(default=frozenset(), kw_only=True, compare=False, repr=False)  # attributes set
@@ -76,6 +77,11 @@ class Verb:
         if cls.nests:
             values = {**values, "children": children}
         return cls(**values)
+
+    @classmethod
+    def read_markup(cls, el) -> dict[str, Any]:
+        """The values a ``markup`` verb takes from its element's text and child tags."""
+        return {}
 
     async def run(self, ch: Channel) -> Outcome:
         return CONTINUE
