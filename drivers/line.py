@@ -23,6 +23,9 @@ FRAME_SECONDS = 0.02
 FRAME_SAMPLES = 160
 FRAME_BYTES = FRAME_SAMPLES * 2
 SILENCE = bytes(FRAME_BYTES)
+FULL_SCALE = 32767.0
+# G.711's convention: a 0 dBm0 sine is 3.17 dB below a full-scale sine.
+DBM0_PEAK = FULL_SCALE * 10 ** (-3.17 / 20)
 
 
 class LineError(Exception):

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from drivers.line import DBM0_PEAK, FULL_SCALE
+
 RATE = 8000
-FULL_SCALE = 32767.0
-DBM0_PEAK = FULL_SCALE * 10 ** (-3.17 / 20)  # peak of a 0 dBm0 sine
 
 LOW = (697.0, 770.0, 852.0, 941.0)
 HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
