@@ -13,16 +13,18 @@ filter, and a changed echo path is learnt again in a few seconds. It needs
 two to four seconds of prompt to pass 25 dB of echo return loss
 enhancement (ERLE), and then holds 40-50 dB.
 
-Until then a non-linear processor (NLP, as in G.168) mutes a frame heard
-while the box speaks when it is no louder than the echo could still be:
-the far end's level over the tail, less the hybrid's least return loss
-(6 dB) and the ERLE reached so far. A caller talking over a prompt louder
-than that passes; an early echo of ``<Play digits>`` does not come through
-as keys. Once the filter has first passed 25 dB the NLP is off for good,
-so a quiet caller is never muted in double talk (after a change of echo
-path the filter alone learns it again). speexdsp's own residual echo
-suppressor is left out: it works only with its noise suppressor on, and
-adds 20 ms.
+A non-linear processor (NLP, as in G.168) mutes a frame heard while the
+box speaks when it is no louder than the echo could still be: the far
+end's level over the tail, less the hybrid's least return loss (6 dB) and
+the best ERLE reached so far, capped at 25 dB. While the filter learns,
+that keeps the early echo of ``<Play digits>`` from coming through as keys
+and of a prompt from sounding like a caller; once it has converged, it
+mutes only what is 28 dB or more under the box's own voice, which is the
+residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
+speech for speech, so a muted frame is silence). A caller talking over a
+prompt is louder than that and passes whole. After a change of echo path
+the filter alone learns it again. speexdsp's own residual echo suppressor
+is left out: it works only with its noise suppressor on, and adds 20 ms.
 
 The line calls ``playback`` with every frame it sends and ``capture`` with
 every frame it hears, in the order they happen (one each per 20 ms on a
@@ -55,7 +57,6 @@ SPEEX_ECHO_SET_SAMPLING_RATE = 24
 FAR_ACTIVE_DBM0 = -45.0  # the far end counts as speaking at this level or above
 RETURN_LOSS_MIN_DB = 6.0  # a hybrid returns at most this loud an echo
 NLP_MARGIN_DB = 3.0
-NLP_GAIN = 10 ** (-40 / 20)
 ERLE_SMOOTHING = 0.05  # per frame of far-end single talk: about a second of it
 CONVERGED_DB = 25.0
 MAX_QUEUED = 50  # frames sent but not yet matched to one heard (a second); older ones are dropped
@@ -119,7 +120,7 @@ class EchoCanceller:
             raise EchoCancellerError(f"echo canceller tail {tail_ms} ms must be within 20-1000 ms")
         lib = self._lib = _lib()
         self.state = EchoState(tail_ms)
-        self._learning = self._nlp = nlp
+        self._nlp = nlp
         self._learnt = 0.0
         self._echo = lib.speex_echo_state_init(FRAME_SAMPLES, tail_ms * RATE // 1000)
         if not self._echo:
@@ -163,14 +164,14 @@ class EchoCanceller:
             self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
             self._power_out += ERLE_SMOOTHING * (clean_power - self._power_out)
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
-        if not self._learning:
+        if not self._nlp:
             return out.raw
-        # the best ERLE so far: a caller under the echo level drags the estimate down, not the filter
-        self._learnt = max(self._learnt, self.state.erle_db or 0.0)
-        self._learning = self._learnt < CONVERGED_DB
+        # The best ERLE so far, up to 25 dB: a caller under the echo level drags
+        # the running estimate down, but not the filter.
+        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), CONVERGED_DB)
         if clean_power <= echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10):
             self.state.muted += 1
-            return (e * NLP_GAIN).astype("<i2").tobytes()
+            return SILENCE
         return out.raw
 
     def reset(self) -> None:
@@ -179,7 +180,6 @@ class EchoCanceller:
         self._sent.clear()
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._power_in = self._power_out = 0.0
-        self._learning = self._nlp
         self._learnt = 0.0
         self.state = EchoState(self.state.tail_ms)
 

@@ -117,3 +117,14 @@ def test_sent_frames_waiting_are_bounded():
         ec.playback(bytes(FRAME_BYTES))
     assert len(ec._sent) <= 50
     assert ec.capture(bytes(FRAME_BYTES)) == bytes(FRAME_BYTES)
+
+
+@pytest.mark.parametrize("loss", [6, 10])
+def test_voice_activity_does_not_start_on_the_echo_of_prompts(loss):
+    from firmware_app.listen.vad import VoiceActivity
+
+    call = run_call(FAR, None, Impairments(echo_db=loss, echo_ms=20), EchoCanceller(tail_ms=64))
+    for pcm, expect in ((call.heard, True), (call.clean, False)):
+        vad = VoiceActivity()
+        starts = [vad.feed(frame.tobytes()) == "start" for frame in frames(pcm)]
+        assert any(starts) is expect
