@@ -61,4 +61,43 @@ def batches(stream, size: int = VOICE_BATCH):
         yield Case(f"{len(part)} voices", np.concatenate([c.audio for c in part]), "", "talk-off"), len(part)
 
 
-__all__ = ["CODECS", "nominal_cases", "score", "coded", "batches"]
+def codec_table(peers: dict, voices: int | None, clean_talkoff: dict[str, int]) -> dict[str, dict[str, tuple]]:
+    """Print the table; return {codec: {peer: (found, extra, talk-off)}}."""
+    from bench.dtmf_corpus import talkoff_stream
+
+    cases = nominal_cases()
+    total = sum(len(c.expect) for c in cases)
+    codecs = ["none", *CODECS]
+    found = {c: dict.fromkeys(peers, 0) for c in codecs}
+    extra = {c: dict.fromkeys(peers, 0) for c in codecs}
+    talkoff = {c: dict.fromkeys(peers, 0) for c in codecs}
+    talkoff["none"] = dict(clean_talkoff)
+    for codec in codecs:
+        for case in coded(cases, "clean" if codec == "none" else codec):
+            for name, detect in peers.items():
+                f, x = score(detect(case.audio), case.expect)
+                found[codec][name] += f
+                extra[codec][name] += x
+    minutes = 0.0
+    for batch, _ in batches(talkoff_stream(voices)):
+        minutes += len(batch.audio) / 8000 / 60
+        for codec in CODECS:
+            audio = code(batch.audio, codec)
+            for name, detect in peers.items():
+                talkoff[codec][name] += len(detect(audio))
+    names = list(peers)
+    print(
+        f"\nDTMF through codecs (sox's, encoded and decoded): {len(cases)} nominal cases, {total} digits "
+        f"(tones {'/'.join(map(str, ON_MS))} ms, {min(LEVELS_DBM0)} to {max(LEVELS_DBM0)} dBm0, "
+        f"twist {min(TWISTS_DB):+d} to {max(TWISTS_DB):+d} dB); talk-off on {minutes:.0f} min of speech"
+    )
+    width = 12 * len(names)
+    print(f"{'codec':10} {'digits found':{width}} {'extra digits':{width}} {'talk-off digits':{width}}")
+    print(f"{'':10} " + " ".join("".join(f"{n[:11]:>12}" for n in names) for _ in range(3)))
+    for codec in codecs:
+        cells = [found[codec], extra[codec], talkoff[codec]]
+        print(f"{codec:10} " + " ".join("".join(f"{cell[n]:>12}" for n in names) for cell in cells))
+    return {c: {n: (found[c][n], extra[c][n], talkoff[c][n]) for n in names} for c in codecs}
+
+
+__all__ = ["CODECS", "batches", "codec_table", "coded", "nominal_cases", "score"]
