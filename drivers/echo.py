@@ -108,16 +108,21 @@ class EchoState:
 class EchoCanceller:
     """speexdsp's echo canceller and an NLP on 20 ms frames of 8 kHz s16le audio.
 
-    ``tail_ms`` must cover the whole echo path: the hybrid's delay and
-    dispersion plus the device's round trip. ``nlp=False`` leaves the
-    linear filter alone.
+    ``tail_ms`` must cover the echo path: the hybrid's delay and
+    dispersion plus the device's round trip. ``delay_ms`` (whole frames)
+    is a bulk delay before the tail, the device's round trip when it is
+    known, so that the tail need cover only the hybrid. ``nlp=False`` leaves
+    the linear filter alone.
     """
 
     _echo = None
 
-    def __init__(self, tail_ms: int = 128, nlp: bool = True):
+    def __init__(self, tail_ms: int = 128, delay_ms: int = 0, nlp: bool = True):
         if not 20 <= tail_ms <= 1000:
             raise EchoCancellerError(f"echo canceller tail {tail_ms} ms must be within 20-1000 ms")
+        if not 0 <= delay_ms <= (MAX_QUEUED - 2) * 20:
+            raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{(MAX_QUEUED - 2) * 20} ms")
+        self._delay = [SILENCE] * round(delay_ms / 20)
         lib = self._lib = _lib()
         self.state = EchoState(tail_ms)
         self._nlp = nlp
@@ -127,7 +132,7 @@ class EchoCanceller:
             raise EchoCancellerError("libspeexdsp could not make an echo canceller")
         rate = ctypes.c_int(RATE)
         lib.speex_echo_ctl(self._echo, SPEEX_ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
-        self._sent: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED)
+        self._sent: collections.deque[bytes] = collections.deque(self._delay, maxlen=MAX_QUEUED)
         # far-end frame powers over the tail, and the frame being cancelled
         self._far_powers = collections.deque([0.0] * (math.ceil(tail_ms / 20) + 1), maxlen=math.ceil(tail_ms / 20) + 1)
         self._out = ctypes.create_string_buffer(FRAME_BYTES)
@@ -178,6 +183,7 @@ class EchoCanceller:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
         self._sent.clear()
+        self._sent.extend(self._delay)
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0

@@ -128,3 +128,13 @@ def test_voice_activity_does_not_start_on_the_echo_of_prompts(loss):
         vad = VoiceActivity()
         starts = [vad.feed(frame.tobytes()) == "start" for frame in frames(pcm)]
         assert any(starts) is expect
+
+
+def test_a_bulk_delay_moves_the_tail_past_the_devices_round_trip():
+    path = Impairments(echo_db=10, echo_ms=120)  # a sound card's round trip plus the hybrid
+    short = run_call(FAR, None, path, EchoCanceller(tail_ms=64, nlp=False))
+    delayed = run_call(FAR, None, path, EchoCanceller(tail_ms=64, delay_ms=100, nlp=False))
+    assert short.erle_db(-5) < 10
+    assert delayed.erle_db(-5) > 25
+    with pytest.raises(EchoCancellerError, match="delay"):
+        EchoCanceller(delay_ms=5000)
