@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.echo_corpus import PROMPTS, pad, play_digits, prompt, prompts, run_call
+from bench.echo_corpus import PROMPTS, play_digits, prompt, prompts, run_call
 from drivers.echo import EchoCanceller, EchoCancellerError
 from drivers.impair import Impairments
 from drivers.line import FRAME_BYTES, RATE

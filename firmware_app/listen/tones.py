@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drivers.line import DBM0_PEAK, FULL_SCALE
+from drivers.line import DBM0_PEAK
 
 RATE = 8000
 
