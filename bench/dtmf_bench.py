@@ -1,7 +1,9 @@
 """DTMF: our detector against spandsp and multimon-ng on the same corpus.
 
 ``python -m bench dtmf`` prints one row per case (Q.24 limits, talk-down),
-talk-off false digits per hour of espeak-ng speech, and the speed of
+talk-off false digits per hour of espeak-ng speech, the same detectors
+through phone codecs (µ-law, GSM 06.10, AMR-NB 12.2 and 4.75; nominal
+digits found and talk-off, bench/dtmf_codecs.py), and the speed of
 streaming detection in 20 ms frames on one core, as a multiple of real time,
 beside spandsp on the same files (a speech-heavy call and tone-dense audio).
 
@@ -21,6 +23,7 @@ import tempfile
 
 import numpy as np
 
+from bench.dtmf_codecs import codec_table
 from bench.dtmf_corpus import limit_cases, talkdown_cases, talkoff_stream
 
 HERE = pathlib.Path(__file__).parent
@@ -84,9 +87,10 @@ def score_cases(cases) -> dict[str, int]:
     return failures
 
 
-def score_talkoff(cases) -> np.ndarray:
+def score_talkoff(cases) -> tuple[np.ndarray, dict[str, int]]:
     """False digits per hour of speech for every peer; returns the first two
-    minutes of speech (for the speed test). Names the voices that fooled us."""
+    minutes of speech (for the speed test) and the false digits. Names the
+    voices that fooled us."""
     hours, count = 0.0, 0
     false = dict.fromkeys(PEERS, 0)
     fooled = []
@@ -106,7 +110,7 @@ def score_talkoff(cases) -> np.ndarray:
     print(" ".join(row))
     for line in fooled:
         print(f"  ours fooled by {line}")
-    return np.concatenate(sample)[: 8000 * 120]
+    return np.concatenate(sample)[: 8000 * 120], false
 
 
 SPEED_SNIPPET = """
@@ -165,8 +169,9 @@ def main() -> None:
     talkdown = talkdown_cases(12)
     for name, n in score_cases(talkdown).items():
         fails[name] += n
-    speech = score_talkoff(talkoff_stream(voices))
+    speech, talkoff = score_talkoff(talkoff_stream(voices))
     print(f"{'cases failed (limits + talk-down)':42} {'':16} " + " ".join(f"{fails[n]:<22}" for n in PEERS))
+    codec_table(PEERS, voices, talkoff)
     speed(
         {
             "speech-heavy: talk-down calls + talk-off speech": np.concatenate([c.audio for c in talkdown] + [speech]),

@@ -1,0 +1,203 @@
+"""A line echo canceller for 2-wire lines: speexdsp's, through ctypes.
+
+On an FXO board or a voice modem in full duplex the box hears its own
+prompts come back through the hybrid, 6-20 dB down and 2-30 ms late (plus
+the sound card's own round trip). The canceller learns that echo path from
+what the box sends and subtracts its estimate from what the line hears, so
+DTMF, voice activity and speech see the caller alone.
+
+The adaptive filter is speexdsp's multi-delay block frequency-domain filter
+(MDF, Debian ``libspeexdsp1``), whose learning rate follows its own estimate
+of the residual echo: double talk slows adaption instead of wrecking the
+filter, and a changed echo path is learnt again in a few seconds. It needs
+two to four seconds of prompt to pass 25 dB of echo return loss
+enhancement (ERLE), and then holds 40-50 dB.
+
+A non-linear processor (NLP, as in G.168) mutes a frame heard while the
+box speaks when it is no louder than the echo could still be: the far
+end's level over the tail, less the hybrid's least return loss (6 dB) and
+the best ERLE reached so far, capped at 25 dB. While the filter learns,
+that keeps the early echo of ``<Play digits>`` from coming through as keys
+and of a prompt from sounding like a caller; once it has converged, it
+mutes only what is 28 dB or more under the box's own voice, which is the
+residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
+speech for speech, so a muted frame is silence). A caller talking over a
+prompt is louder than that and passes whole. After a change of echo path
+the filter alone learns it again. speexdsp's own residual echo suppressor
+is left out: it works only with its noise suppressor on, and adds 20 ms.
+
+The line calls ``playback`` with every frame it sends and ``capture`` with
+every frame it hears, in the order they happen (one each per 20 ms on a
+frame pump); each capture is matched with the frames sent before it. Keep
+one canceller per line for the line's life: a line's echo path hardly
+changes from call to call, so later calls start converged.
+
+    >>> ec = EchoCanceller(tail_ms=64)
+    >>> ec.playback(bytes(320))                # what the box sends
+    >>> heard = ec.capture(bytes(320))         # what the line hears, echo removed
+    >>> len(heard), ec.state.converged
+    (320, False)
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
+from .line import LineError
+
+SPEEX_ECHO_SET_SAMPLING_RATE = 24
+
+FAR_ACTIVE_DBM0 = -45.0  # the far end counts as speaking at this level or above
+RETURN_LOSS_MIN_DB = 6.0  # a hybrid returns at most this loud an echo
+NLP_MARGIN_DB = 3.0
+ERLE_SMOOTHING = 0.05  # per frame of far-end single talk: about a second of it
+CONVERGED_DB = 25.0
+MAX_QUEUED = 50  # frames sent but not yet matched to one heard (a second); older ones are dropped
+
+
+class EchoCancellerError(LineError):
+    """libspeexdsp is missing or refused the settings."""
+
+
+@functools.cache
+def _lib() -> ctypes.CDLL:
+    name = ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        raise EchoCancellerError("the echo canceller needs libspeexdsp (Debian: libspeexdsp1)") from None
+    lib.speex_echo_state_init.restype = ctypes.c_void_p
+    lib.speex_echo_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.speex_echo_state_destroy.argtypes = [ctypes.c_void_p]
+    lib.speex_echo_state_reset.argtypes = [ctypes.c_void_p]
+    lib.speex_echo_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.speex_echo_cancellation.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+    return lib
+
+
+@dataclass
+class EchoState:
+    """What to log: ``erle_db`` is the linear filter's echo return loss
+    enhancement over about the last second in which only the box spoke
+    (``None`` before any), ``muted`` the frames the NLP has muted."""
+
+    tail_ms: int
+    frames: int = 0
+    muted: int = 0
+    erle_db: float | None = None
+
+    @property
+    def converged(self) -> bool:
+        return self.erle_db is not None and self.erle_db >= CONVERGED_DB
+
+    def __str__(self) -> str:
+        erle = "-" if self.erle_db is None else f"{self.erle_db:.1f} dB"
+        return (
+            f"echo canceller: tail {self.tail_ms} ms, ERLE {erle}, "
+            f"{'converged' if self.converged else 'learning'}, {self.muted} of {self.frames} frames muted"
+        )
+
+
+class EchoCanceller:
+    """speexdsp's echo canceller and an NLP on 20 ms frames of 8 kHz s16le audio.
+
+    ``tail_ms`` must cover the echo path: the hybrid's delay and
+    dispersion plus the device's round trip. ``delay_ms`` (whole frames)
+    is a bulk delay before the tail, the device's round trip when it is
+    known, so that the tail need cover only the hybrid. ``nlp=False`` leaves
+    the linear filter alone.
+    """
+
+    _echo = None
+
+    def __init__(self, tail_ms: int = 128, delay_ms: int = 0, nlp: bool = True):
+        if not 20 <= tail_ms <= 1000:
+            raise EchoCancellerError(f"echo canceller tail {tail_ms} ms must be within 20-1000 ms")
+        if not 0 <= delay_ms <= (MAX_QUEUED - 2) * 20:
+            raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{(MAX_QUEUED - 2) * 20} ms")
+        self._delay = [SILENCE] * round(delay_ms / 20)
+        lib = self._lib = _lib()
+        self.state = EchoState(tail_ms)
+        self._nlp = nlp
+        self._learnt = 0.0
+        self._echo = lib.speex_echo_state_init(FRAME_SAMPLES, tail_ms * RATE // 1000)
+        if not self._echo:
+            raise EchoCancellerError("libspeexdsp could not make an echo canceller")
+        rate = ctypes.c_int(RATE)
+        lib.speex_echo_ctl(self._echo, SPEEX_ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
+        self._sent: collections.deque[bytes] = collections.deque(self._delay, maxlen=MAX_QUEUED)
+        # far-end frame powers over the tail, and the frame being cancelled
+        self._far_powers = collections.deque([0.0] * (math.ceil(tail_ms / 20) + 1), maxlen=math.ceil(tail_ms / 20) + 1)
+        self._out = ctypes.create_string_buffer(FRAME_BYTES)
+        self._far_active = (DBM0_PEAK * 10 ** (FAR_ACTIVE_DBM0 / 20)) ** 2 / 2 * FRAME_SAMPLES
+        self._power_in = self._power_out = 0.0
+
+    def playback(self, frame: bytes) -> None:
+        """A frame the box sends to the line."""
+        if len(frame) != FRAME_BYTES:
+            raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
+        self._sent.append(bytes(frame))
+
+    def capture(self, frame: bytes) -> bytes:
+        """A frame the line hears; returns it with the box's echo taken out."""
+        if len(frame) != FRAME_BYTES:
+            raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
+        if self._echo is None:
+            raise EchoCancellerError("the echo canceller is closed")
+        far = self._sent.popleft() if self._sent else SILENCE
+        heard = bytes(frame)
+        out = self._out
+        self._lib.speex_echo_cancellation(self._echo, heard, far, out)
+        self.state.frames += 1
+        x = np.frombuffer(far, "<i2").astype(np.float32)
+        self._far_powers.append(float(x.dot(x)))
+        far_power = max(self._far_powers)
+        if far_power < self._far_active:
+            return out.raw
+        d = np.frombuffer(heard, "<i2").astype(np.float32)
+        e = np.frombuffer(out, "<i2").astype(np.float32)
+        heard_power, clean_power = float(d.dot(d)), float(e.dot(e))
+        echo_max = far_power * 10 ** (-RETURN_LOSS_MIN_DB / 10)
+        if heard_power <= echo_max:  # no louder than an echo: the box alone is talking
+            self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
+            self._power_out += ERLE_SMOOTHING * (clean_power - self._power_out)
+            self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
+        if not self._nlp:
+            return out.raw
+        # The best ERLE so far, up to 25 dB: a caller under the echo level drags
+        # the running estimate down, but not the filter.
+        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), CONVERGED_DB)
+        if clean_power <= echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10):
+            self.state.muted += 1
+            return SILENCE
+        return out.raw
+
+    def reset(self) -> None:
+        """Forget the learnt echo path (a line moved to another device)."""
+        self._lib.speex_echo_state_reset(self._echo)
+        self._sent.clear()
+        self._sent.extend(self._delay)
+        self._far_powers.extend([0.0] * self._far_powers.maxlen)
+        self._power_in = self._power_out = 0.0
+        self._learnt = 0.0
+        self.state = EchoState(self.state.tail_ms)
+
+    def close(self) -> None:
+        """Free the C state; safe to call twice."""
+        if self._echo is not None:
+            self._lib.speex_echo_state_destroy(self._echo)
+            self._echo = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+__all__ = ["EchoCanceller", "EchoCancellerError", "EchoState"]
