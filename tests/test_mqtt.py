@@ -281,3 +281,14 @@ def test_credentials_come_from_the_url_or_their_own_keys(config_file):
     b = broker(load(config_file(mqtt={"url": "mqtt://broker.lan:1884", "username": "u", "password": "pw"}))["mqtt"])
     assert (b.port, b.tls, b.username, b.password) == (1884, False, "u", "pw")
     assert "pw" not in str(b)
+
+
+def test_the_server_going_down_is_published(tmp_path, live):
+    live.routes.update(MENU)
+    live.stop()
+    with Mosquitto(tmp_path) as broker, Subscriber(broker.port, f"{BASE}/server") as seen:
+        daemon = Daemon(box_config(live.url("/start"), broker), calls=1, line=SimLine(script="wait:1 hangup"))
+        daemon.start().join()
+        seen.wait_for(lambda msgs: seen.of(f"{BASE}/server")[-1:] == ["down"])
+    assert seen.of(f"{BASE}/server")[0] == "up"
+    assert of(daemon.events, "offline")  # the call went on from the fallbacks
