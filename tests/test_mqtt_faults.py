@@ -120,3 +120,35 @@ def test_a_down_or_silent_broker_never_changes_a_call(tmp_path, caplog):
     assert with_down == without
     assert f"MQTT broker mqtt://127.0.0.1:{down.port} unreachable" in caplog.text
     assert with_silent == without
+
+
+def test_a_broker_that_lost_its_retained_states_gets_them_again(tmp_path):
+    """A broker restarted without persistence has forgotten every retained
+    message; the box sends all its states again when it reconnects."""
+    import asyncio
+
+    from firmware_app.mqtt import build
+
+    broker = Mosquitto(tmp_path).start()
+
+    async def box() -> None:
+        reporter = build(box_config("flows:/demo/index.xml", broker), lines=1)
+        reporter.start()
+        reporter.line_state(1, "reopening", error="modem unplugged")
+        with Subscriber(broker.port, f"{BASE}/line/1/error") as seen:
+            error = f"{BASE}/line/1/error"
+            await asyncio.to_thread(seen.wait_for, lambda msgs: seen.of(error)[-1:] == ["modem unplugged"])
+        broker.stop()
+        broker.start()
+        with Subscriber(broker.port, f"{BASE}/#") as late:
+            await asyncio.to_thread(late.wait_for, lambda msgs: {m.topic for m in msgs} >= {
+                f"{BASE}/status", f"{BASE}/line/1/state", f"{BASE}/line/1/error", f"{BASE}/calls_today"}, 30)
+        await reporter.close()
+        assert late.of(f"{BASE}/line/1/state")[-1] == "reopening"
+        assert late.of(f"{BASE}/line/1/error")[-1] == "modem unplugged"
+        assert late.of(f"{BASE}/status")[0] == "online"
+
+    try:
+        asyncio.run(box())
+    finally:
+        broker.stop()

@@ -174,7 +174,10 @@ class Publisher:
                 except BaseException:
                     self.changes.extendleft(reversed(batch))
                     raise
-                self.pending.subtract(t for t, _ in batch)
+                for topic, _ in batch:
+                    self.pending[topic] -= 1
+                    if self.pending[topic] <= 0:  # <0 if the queue was compacted while these were in flight
+                        del self.pending[topic]
             elif self.events:
                 batch = [self.events.popleft() for _ in range(min(BATCH, len(self.events)))]
                 try:
