@@ -5,6 +5,7 @@ wraps each call in ``call()``, whose sink sees the call's events. Counters
 the box keeps elsewhere (new voicemails, the outbox, the server's state)
 come from small callables polled once a second.
 
+    >>> from firmware_app.mqtt.settings import Broker, Topics
     >>> reporter = Reporter(Publisher(Broker("h", 1883, False), Topics("ivrbox", "b")), lines=1)
     >>> reporter.line_state(1, "idle")
     >>> reporter.publisher.states["ivrbox/b/line/1/state"]
@@ -21,7 +22,6 @@ from typing import Callable
 
 from .discovery import messages
 from .publisher import Publisher
-from .settings import Broker, Topics
 
 log = logging.getLogger("ivrbox.mqtt")
 
@@ -180,4 +180,4 @@ class _QuietWatch:
         pass
 
 
-__all__ = ["Broker", "CallWatch", "Quiet", "Reporter"]
+__all__ = ["CallWatch", "Quiet", "Reporter"]
