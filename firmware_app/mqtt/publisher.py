@@ -106,10 +106,10 @@ class Publisher:
                 failures += 1
                 why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 if self.connected or failures == 1:
-                    log.warning("MQTT broker %s unreachable (%s); retrying with backoff, %d events waiting",
+                    log.warning("MQTT broker %s unavailable (%s); retrying with backoff, %d events waiting",
                                 self.broker, why, len(self.events))
                 else:
-                    log.debug("MQTT broker %s still unreachable: %s", self.broker, why)
+                    log.debug("MQTT broker %s still unavailable: %s", self.broker, why)
             finally:
                 self.connected = False
             if self._closing:
