@@ -292,3 +292,33 @@ def test_the_server_going_down_is_published(tmp_path, live):
         seen.wait_for(lambda msgs: seen.of(f"{BASE}/server")[-1:] == ["down"])
     assert seen.of(f"{BASE}/server")[0] == "up"
     assert of(daemon.events, "offline")  # the call went on from the fallbacks
+
+
+def test_a_modem_call_is_ringing_then_in_call_then_idle(tmp_path):
+    """A real driver (pyserial on the fake modem's pty): the line is ringing
+    while the box waits for its first TwiML, in a call once it answers."""
+    from fake_modem import FakeModem
+
+    answer = threading.Event()
+
+    def start(request):
+        answer.wait(15)
+        return "<Response><Say>Hello</Say><Hangup/></Response>"
+
+    with Mosquitto(tmp_path) as broker, TwimlServer({"/start": start}) as server, FakeModem("usr5637") as modem, \
+            Subscriber(broker.port, f"{BASE}/line/1/#") as seen:
+        config = box_config(server.url("/start"), broker)
+        config["line"]["url"] = f"modem://{modem.path}?rings=2&at_timeout=0.5&keepalive=0"
+        daemon = Daemon(config, calls=1).start()
+        seen.wait_for(lambda msgs: seen.of(f"{BASE}/line/1/state")[-1:] == ["idle"])
+        modem.ring(2, cid=["DATE = 1124", "TIME = 2005", "NMBR = 5551234", "NAME = ALICE"])
+        seen.wait_for(lambda msgs: seen.of(f"{BASE}/line/1/ringing")[-1:] == ["ON"])
+        assert seen.of(f"{BASE}/line/1/state")[-1] == "ringing"
+        answer.set()
+        daemon.join()
+        seen.wait_for(lambda msgs: seen.of(f"{BASE}/line/1/call/ended"))
+    assert seen.of(f"{BASE}/line/1/state")[-3:] == ["ringing", "in_call", "idle"]
+    assert seen.of(f"{BASE}/line/1/off_hook")[-2:] == ["ON", "OFF"]
+    started = json.loads(seen.of(f"{BASE}/line/1/call/started")[0])
+    assert (started["caller"], started["name"]) == ("5551234", "ALICE")
+    assert json.loads(seen.of(f"{BASE}/line/1/call/ended")[0])["outcome"] == "completed"
