@@ -98,13 +98,13 @@ def _reporter(config: dict, shared: dict, lines: int):
                       commands={"flush_outbox": flush_outbox, "reload_config": reload_config})
 
 
-RESTART_SECTIONS = ("line", "mqtt")
+RESTART_SECTIONS = ("line", "mqtt", "speech.models")  # lines, the broker and models are opened once
 FETCHER_SECTIONS = ("server", "cache", "outbox", "offline")
 
 
 async def reload(config: dict, shared: dict) -> str:
     """Read the config file again and apply it to the next calls; a broken file
-    changes nothing (ConfigError). [line] and [mqtt] need a restart."""
+    changes nothing (ConfigError). [line], [mqtt] and [speech.models] need a restart."""
     from ..config import load
     from ..web import build_fetcher
 
