@@ -102,6 +102,14 @@ def _speech_engine(name: str) -> str | None:
     return None if name in ENGINES else f"must be one of {', '.join(sorted(ENGINES))}"
 
 
+def _mqtt(check_name: str):
+    def check(value: str) -> str | None:
+        from .mqtt import settings
+
+        return getattr(settings, check_name)(value)
+    return check
+
+
 # section -> key -> (type, default, check or None)
 SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     "server": {
@@ -148,6 +156,16 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "engine": (str, "vosk", _speech_engine),
         "vad_aggressiveness": (int, 2, lambda v: None if 0 <= v <= 3 else "must be 0 (keeps most speech) to 3"),
         "vad_hangover_ms": (int, 300, lambda v: None if v >= 20 else "must be at least one 20 ms frame"),
+    },
+    "mqtt": {
+        "url": (str, "", _mqtt("url_problem")),
+        "username": (str, "", None),
+        "password": (str, "", None),
+        "ca_file": (str, "", None),
+        "topic_prefix": (str, "ivrbox", _mqtt("topic_problem")),
+        "box_id": (str, "", _mqtt("box_id_problem")),
+        "discovery_prefix": (str, "homeassistant", lambda v: _mqtt("topic_problem")(v) if v else None),
+        "buffer": (int, 1000, lambda v: None if 10 <= v <= 1_000_000 else "must be from 10 to 1000000 events"),
     },
 }
 

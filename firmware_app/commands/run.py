@@ -61,17 +61,20 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     tts = Synthesizer.from_config(config)
     lines = [line] if line is not None else [open_url(url, tts) for url in urls]
     shared = {"fetcher": build_fetcher(config), "tts": tts, "speech_models": speech_models(config)}
+    reporter = _reporter(config, shared, len(lines))
     counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
+    reporter.start()
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
     try:
         async with asyncio.TaskGroup() as tg:
-            for each in lines:
-                tg.create_task(_serve_line(each, config, shared, counter, sinks))
+            for n, each in enumerate(lines, 1):
+                tg.create_task(_serve_line(each, config, shared, counter, sinks, reporter, n))
     finally:
         notify("STOPPING=1")
         pinger.cancel()
-        await shared["web"].close()  # the HTTP session, the breaker's probes, the outbox retries
+        await shared["fetcher"].close()  # the HTTP session, the breaker's probes, the outbox retries
+        await reporter.close()
     return counter.taken
 
 
@@ -84,6 +87,50 @@ def open_url(url: str, tts):
     return open_line(url, **(caller_voice(tts) if parse_url(url)[0] == "sim" else {}))
 
 
+def _reporter(config: dict, shared: dict, lines: int):
+    """MQTT's view of the box (a reporter that does nothing when [mqtt] url is unset)."""
+    from .. import mqtt
+
+    def outbox_depth() -> int:
+        fetcher = shared["fetcher"]
+        return len(fetcher.unsaved) + (fetcher.outbox.count() if fetcher.outbox is not None else 0)
+
+    async def flush_outbox() -> str:
+        sent = await shared["fetcher"].flush()
+        return f"delivered {sent}, {outbox_depth()} pending"
+
+    async def reload_config() -> str:
+        return await reload(config, shared)
+
+    return mqtt.build(config, lines=lines, outbox=outbox_depth,
+                      server_up=lambda: not shared["fetcher"].breaker.is_open(config["server"]["url"]),
+                      commands={"flush_outbox": flush_outbox, "reload_config": reload_config})
+
+
+RESTART_SECTIONS = ("line", "mqtt", "speech.models")  # lines, the broker and models are opened once
+FETCHER_SECTIONS = ("server", "cache", "outbox", "offline")
+
+
+async def reload(config: dict, shared: dict) -> str:
+    """Read the config file again and apply it to the next calls; a broken file
+    changes nothing (ConfigError). [line], [mqtt] and [speech.models] need a restart."""
+    from ..config import load
+    from ..web import build_fetcher
+
+    fresh = load(config["_path"])
+    later = [s for s in RESTART_SECTIONS if fresh.get(s) != config.get(s)]
+    rebuild = any(fresh.get(s) != config.get(s) for s in FETCHER_SECTIONS)
+    for section in list(config):
+        if section not in fresh and section not in RESTART_SECTIONS and not section.startswith("_"):
+            del config[section]
+    config.update({k: v for k, v in fresh.items() if k not in RESTART_SECTIONS})
+    if rebuild:
+        old, shared["fetcher"] = shared["fetcher"], build_fetcher(config)
+        await old.close()
+    note = f"; [{'], ['.join(later)}] take effect after a restart" if later else ""
+    return f"reloaded {config['_path']}{note}"
+
+
 class Counter:
     def __init__(self, limit: int):
         self.limit, self.taken = limit, 0
@@ -93,7 +140,7 @@ class Counter:
         return bool(self.limit) and self.taken >= self.limit
 
 
-async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks) -> None:
+async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks, reporter, n: int) -> None:
     """One line's loop: wait for a call, run it, again. A failing device is
     reopened with growing pauses, so an unplugged modem does not stop the box."""
     import asyncio
@@ -113,6 +160,7 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks)
                 log.info("%s ready, start document %s", name, config["server"]["url"])
                 backoff = 1.0
                 while not counter.done:
+                    reporter.line_state(n, "idle")
                     try:
                         info = await line.wait_for_call()
                     except HungUp:
@@ -123,7 +171,9 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks)
                     counter.taken += 1
                     notify(f"STATUS=in call {call.sid} ({counter.taken} taken)")
                     try:
-                        await call.run(info)
+                        with reporter.call(n, call.sid, info.caller, info.name) as watch:
+                            call.events.sinks.append(watch)
+                            await call.run(info)
                     except LineError:
                         raise
                     except Exception:  # a bug in one call must not take the other lines down
@@ -131,5 +181,6 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks)
                     notify(f"STATUS=waiting for calls ({counter.taken} taken)")
         except LineError as e:
             log.error("%s failed: %s; reopening in %.0f s", name, e, backoff)
+            reporter.line_state(n, "reopening", error=f"{name}: {e}")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
