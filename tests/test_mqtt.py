@@ -14,7 +14,7 @@ from firmware_app.commands.run import serve
 from firmware_app.config import ConfigError, load
 from mqtt_broker import Mosquitto, Subscriber
 from simulate import of
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 BASE = "ivrbox/testbox"
 MENU = {

@@ -15,7 +15,7 @@ from drivers.sim import SimLine
 from mqtt_broker import Mosquitto, Subscriber, free_port
 from simulate import IVRBOX, of
 from test_mqtt import BASE, MENU, Daemon, box_config
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 
 def test_the_last_will_says_offline_when_the_box_is_killed(tmp_path):
