@@ -26,6 +26,8 @@ from .listen.tones import dtmf_audio
 from .speak.audio import AudioError, decode
 from .speak.player import Player
 from .speak.tts import Synthesizer
+from .stream.callport import CallPort
+from .stream.port import Taps, VoiceQueue
 from .twiml.gather import Input
 from .twiml.parse import parse
 from .twiml.run import Interpreter
@@ -112,6 +114,9 @@ class Call:
         self.clock = Clock()
         self.events = Events(lambda: self.clock.t, [*sinks, line.observe])
         self.player = Player()
+        self.voice = VoiceQueue()       # a stream's audio for the caller, played before the player's
+        self.taps: list[Taps] = []      # stream sessions watching the call's audio and keys
+        self.streams: dict = {}         # <Start><Stream>s running, by name
         self.detector = DtmfDetector()
         self.digits = DigitStream()
         self.listener: Listener | None = None
@@ -186,12 +191,19 @@ class Call:
                     self._digit(key, "inband")
                 if self.listener is not None:
                     self.listener.feed(frame, self.detector.tone)
+                for tap in self.taps[:]:
+                    if tap.inbound:
+                        tap.inbound(frame, self.detector.tone)
                 self.clock.tick()
                 if settle:
                     if self.listener is not None:
                         await self.listener.settle()
                     await self.clock.settle()
-                await self.line.write_frame(self.player.next_frame())
+                out = self.voice.next_frame() or self.player.next_frame()
+                for tap in self.taps[:]:
+                    if tap.outbound:
+                        tap.outbound(out)
+                await self.line.write_frame(out)
         except HungUp:
             self._caller_gone.set()
         except Exception as e:
@@ -210,6 +222,9 @@ class Call:
     def _digit(self, key: str, source: str) -> None:
         if self.digits.push(key, source, self.clock.t):
             self.emit("_digit", key=key, source=source)
+            for tap in self.taps[:]:
+                if tap.digit:
+                    tap.digit(key)
             if self.listener is not None:
                 self.listener.queue.put_nowait(Input("digit", key))
 
@@ -331,6 +346,16 @@ class Call:
                 await self.web.fetch(request)
             except FetchError as e:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
+
+    async def port(self) -> CallPort:
+        """The call as a stream session sees it; answers first."""
+        await self._answer()
+        return CallPort(self)
+
+    def keep(self, task: asyncio.Task) -> None:
+        """Run TASK beside the call; it is cancelled when the call ends."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _end(self, by: str, **fields) -> None:
         if not self.ended:

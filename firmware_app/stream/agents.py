@@ -14,8 +14,9 @@ Echo agent parameters: ``echo`` (send each caller frame back), ``mark_every``
 tone, then the mark ``tone``), ``clear_after_ms`` (then clear), ``close_after_ms``,
 ``drop_after_ms`` (vanish without a close frame), ``garbage`` (send bad frames first).
 
-Text agent: answers each prompt with ``You said <prompt>.`` a word at a time
-(``reply`` replaces the text; ``long`` makes it long, to talk over), answers
+Text agent: answers each prompt with ``You said <prompt>.`` a word at a time,
+every ``token_ms`` (``reply`` replaces the text; ``long`` makes the first answer
+long, to talk over; an interrupt stops the answer being written), answers
 a key with ``You pressed <key>.``, and ends on ``end_digit`` with handoffData.
 """
 
@@ -198,7 +199,7 @@ class AgentServer:
             for i, word in enumerate(words):
                 last = i == len(words) - 1
                 await self._send(ws, seen, {"type": "text", "token": word + ("" if last else " "), "last": last})
-                await asyncio.sleep(0.03)
+                await asyncio.sleep(int(params.get("token_ms", 30)) / 1000)
 
         async for message in self._messages(ws, seen):
             kind = message.get("type")
@@ -208,6 +209,9 @@ class AgentServer:
                 text = LONG_REPLY if params.get("long") == "true" and len(seen.of("prompt")) == 1 else \
                     params.get("reply", "You said {}.").format(message["voicePrompt"])
                 replies.append(asyncio.create_task(say(text)))
+            elif kind == "interrupt":
+                for task in replies:
+                    task.cancel()           # the caller spoke over it: stop writing it
             elif kind == "dtmf":
                 if message["digit"] == params.get("end_digit"):
                     heard = [m["voicePrompt"] for m in seen.of("prompt")]

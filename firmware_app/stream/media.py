@@ -150,7 +150,7 @@ class MediaStream:
 
     # Taps: called by the frame pump, never block.
 
-    def _inbound(self, frame: bytes) -> None:
+    def _inbound(self, frame: bytes, tone: bool = False) -> None:
         self._pacer.frame()
         if "inbound" in self.tracks:
             self._media("inbound", frame)

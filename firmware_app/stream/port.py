@@ -30,10 +30,11 @@ MAX_QUEUED_BYTES = 10 * 60 * 16000
 
 @dataclass
 class Taps:
-    """Callbacks the pump calls: ``inbound(frame)`` for the caller's audio,
-    ``outbound(frame)`` for what the box sent, ``digit(key)`` for each key."""
+    """Callbacks the pump calls: ``inbound(frame, tone)`` for the caller's audio
+    (``tone``: a DTMF tone is in it, which is not voice), ``outbound(frame)`` for
+    what the box sent, ``digit(key)`` for each key."""
 
-    inbound: Callable[[bytes], None] | None = None
+    inbound: Callable[[bytes, bool], None] | None = None
     outbound: Callable[[bytes], None] | None = None
     digit: Callable[[str], None] | None = None
 

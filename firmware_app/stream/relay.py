@@ -165,8 +165,10 @@ class Relay:
 
     # Taps
 
-    def _inbound(self, frame: bytes) -> None:
+    def _inbound(self, frame: bytes, tone: bool = False) -> None:
         self._pacer.frame()
+        if tone:
+            frame = bytes(len(frame))
         self._lead_in.append(frame)
         if self._recognizer is not None:
             self._recognizer.feed(frame)

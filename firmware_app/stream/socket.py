@@ -100,7 +100,8 @@ class Socket:
     async def messages(self):
         """Each JSON object the server sends; bad frames are warned about and skipped."""
         assert self._ws is not None
-        async for msg in self._ws:
+        while True:
+            msg = await self._ws.receive()
             if msg.type == aiohttp.WSMsgType.TEXT:
                 try:
                     message = json.loads(msg.data)
@@ -114,12 +115,12 @@ class Socket:
                 yield message
             elif msg.type == aiohttp.WSMsgType.BINARY:
                 self.warn(ERROR_BINARY, f"a binary frame ({len(msg.data)} bytes); only JSON text is understood")
-            elif msg.type == aiohttp.WSMsgType.ERROR:
-                break
-        # aiohttp ends the iteration on a close frame (clean) and on a lost connection.
-        code = self._ws.close_code
-        self.closed_by_server = code is not None and code != aiohttp.WSCloseCode.ABNORMAL_CLOSURE
-        self.dropped = not self.closed_by_server
+            else:
+                # A close frame is the server ending the stream; anything else
+                # (end of file, a reset, a protocol error) is the connection lost.
+                self.closed_by_server = msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING)
+                self.dropped = not self.closed_by_server
+                return
 
     def warn(self, code: int, what: str) -> None:
         self.port.emit("warning", message=f"{self.protocol} server sent {what}; ignored", code=code)

@@ -190,6 +190,96 @@ class _Reader:
         a = self.attrs(el, {"reason"})
         return Reject(reason=self.choice(el, a, "reason", "rejected", {"rejected", "busy"}))
 
+    def connect(self, el):
+        from ..stream.verbs import Connect
+
+        a = self.attrs(el, {"action", "method"})
+        nouns = [n for n in (self.noun(c, {"Stream": self.stream, "ConversationRelay": self.relay}) for c in el) if n]
+        if len(nouns) != 1:
+            self.warn(f"<Connect> needs exactly one <Stream> or <ConversationRelay>, found {len(nouns)}; skipped")
+            return None
+        return Connect(nouns[0], self.resolve(a["action"]) if a.get("action") else "",
+                       self.choice(el, a, "method", "POST", {"GET", "POST"}))
+
+    def start(self, el):
+        from ..stream.verbs import Start
+
+        self.attrs(el, {"action", "method"})
+        nouns = [n for n in (self.noun(c, {"Stream": self.stream}) for c in el) if n]
+        if len(nouns) != 1:
+            self.warn(f"<Start> needs exactly one <Stream>, found {len(nouns)}; skipped")
+            return None
+        return Start(nouns[0])
+
+    def stop(self, el):
+        from ..stream.verbs import Stop
+
+        names = [c.attrib.get("name", "") for c in el if c.tag == "Stream"]
+        if len(names) != 1 or not names[0] or len(el) != 1:
+            self.warn("<Stop> needs one <Stream name=...>; skipped")
+            return None
+        return Stop(names[0])
+
+    def noun(self, el, allowed):
+        build = allowed.get(el.tag)
+        if build is None:
+            self.warn(f"<{el.tag}> is not supported here; skipped")
+            return None
+        return build(el)
+
+    def ws_url(self, el, a):
+        url = a.get("url", "").strip()
+        if not url.startswith(("ws://", "wss://")):
+            self.warn(f"<{el.tag} url={url!r}> must be a ws:// or wss:// URL; skipped")
+            return None
+        return url
+
+    def parameters(self, el, nested=("Parameter",)):
+        params, languages = {}, {}
+        for child in el:
+            if child.tag == "Parameter" and child.attrib.get("name"):
+                params[child.attrib["name"]] = child.attrib.get("value", "")
+            elif child.tag == "Language" and "Language" in nested and child.attrib.get("code"):
+                languages[child.attrib["code"]] = dict(child.attrib)
+            else:
+                self.warn(f"<{child.tag}> inside <{el.tag}> is not supported (or has no name); ignored")
+        return params, languages
+
+    def stream(self, el):
+        from ..stream.media import StreamSpec
+
+        a = self.attrs(el, {"url", "name", "track", "statusCallback", "statusCallbackMethod"})
+        url = self.ws_url(el, a)
+        params, _ = self.parameters(el)
+        callback = a.get("statusCallback", "")
+        return url and StreamSpec(
+            url, a.get("name", ""), self.choice(el, a, "track", "inbound_track",
+                                                {"inbound_track", "outbound_track", "both_tracks"}),
+            False, params, self.resolve(callback) if callback else "",
+            self.choice(el, a, "statusCallbackMethod", "POST", {"GET", "POST"}))
+
+    def relay(self, el):
+        from ..stream.relay import MODES, RelaySpec
+
+        a = self.attrs(el, {"url", "welcomeGreeting", "welcomeGreetingInterruptible", "language", "ttsLanguage",
+                            "transcriptionLanguage", "voice", "interruptible", "dtmfDetection", "hints"})
+        url = self.ws_url(el, a)
+        params, languages = self.parameters(el, ("Parameter", "Language"))
+        legacy = {"true": "any", "false": "none"}
+        modes = {k: legacy.get(a.get(k, "any").lower(), a.get(k, "any")) for k in
+                 ("interruptible", "welcomeGreetingInterruptible")}
+        for key, value in modes.items():
+            if value not in MODES:
+                self.warn(f"<ConversationRelay {key}={value!r}> must be one of none, dtmf, speech, any; using any")
+                modes[key] = "any"
+        language = a.get("language", "en-US")
+        return url and RelaySpec(
+            url, a.get("welcomeGreeting", ""), modes["welcomeGreetingInterruptible"], language,
+            a.get("ttsLanguage", ""), a.get("transcriptionLanguage", ""),
+            a.get("voice", languages.get(a.get("ttsLanguage", language), {}).get("voice", "man")),
+            modes["interruptible"], self.boolean(el, a, "dtmfDetection", False), self.hints(a.get("hints", "")),
+            params, languages)
+
     def children_text_only(self, el):
         for child in el:
             self.warn(f"<{child.tag}> inside <{el.tag}> is not supported; ignored")
@@ -198,5 +288,6 @@ class _Reader:
 TOP_LEVEL = {
     "Say": _Reader.say, "Play": _Reader.play, "Pause": _Reader.pause, "Gather": _Reader.gather,
     "Redirect": _Reader.redirect, "Hangup": _Reader.hangup, "Reject": _Reader.reject,
+    "Connect": _Reader.connect, "Start": _Reader.start, "Stop": _Reader.stop,
 }
 NESTED = {"Say": _Reader.say, "Play": _Reader.play, "Pause": _Reader.pause}

@@ -8,10 +8,12 @@ The interpreter does no I/O of its own. It talks to a Channel (the call):
     listen(Gather) -> async context of a Listener
     partial_result(Gather, text, stability)
     hangup()  reject(reason)
+    port() -> stream Port     streams (one-way streams by name)     keep(task)
 """
 
 from __future__ import annotations
 
+from ..stream.verbs import Connect, Start, Stop, run_connect, run_start, run_stop
 from ..web.client import FetchError
 from .gather import play_media, run_gather
 from .parse import TwimlError
@@ -67,6 +69,14 @@ class Interpreter:
                 return verb.url, verb.method, {}
             elif isinstance(verb, Hangup):
                 return None
+            elif isinstance(verb, Connect):
+                request = await run_connect(self.ch, verb)
+                if request is not None:
+                    return request
+            elif isinstance(verb, Start):
+                await run_start(self.ch, verb)
+            elif isinstance(verb, Stop):
+                await run_stop(self.ch, verb)
             elif isinstance(verb, Reject):
                 await self.ch.reject(verb.reason)
                 return None
