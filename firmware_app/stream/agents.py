@@ -140,7 +140,7 @@ class AgentServer:
             for hook in self.hooks:
                 hook(seen, message)
             yield message
-        seen.closed = "box"
+        seen.closed = seen.closed or "box"
 
     async def _media(self, request: web.Request):
         ws, seen = await self._accept(request)

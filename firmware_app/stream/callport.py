@@ -96,13 +96,15 @@ class CallPort:
         speech = self.call.config["speech"]
         return VoiceActivity(speech["vad_aggressiveness"], hangover_ms=speech["vad_hangover_ms"])
 
-    def callback(self, url: str, method: str, params: dict[str, str]) -> None:
+    def callback(self, url: str, method: str, params: dict[str, str], after: asyncio.Task | None = None):
         from ..web.client import FetchError, Request
 
         request = Request(method, url, self.call.params(params), kind="callback")
         self.emit("request", method=method, url=url, params=request.params)
 
         async def send():
+            if after is not None:
+                await asyncio.gather(after, return_exceptions=True)
             try:
                 await self.call.web.fetch(request)
             except FetchError as e:
@@ -111,3 +113,4 @@ class CallPort:
         task = asyncio.create_task(send())
         self.call._background.add(task)
         task.add_done_callback(self.call._background.discard)
+        return task

@@ -65,6 +65,7 @@ class MediaStream:
         self._socket: Socket | None = None
         self._stopped = asyncio.Event()
         self._pacer = Pacer(port)
+        self._last_status = None           # status callbacks go out one after the other, in order
 
     def stop(self) -> None:
         """End the stream from the box's side (<Stop><Stream>)."""
@@ -138,7 +139,8 @@ class MediaStream:
                   "Timestamp": _rfc2822()}
         if error:
             params["StreamError"] = error
-        self.port.callback(self.spec.status_callback, self.spec.status_callback_method, params)
+        self._last_status = self.port.callback(self.spec.status_callback, self.spec.status_callback_method,
+                                               params, after=self._last_status)
 
     def _next(self) -> int:
         self._sequence += 1

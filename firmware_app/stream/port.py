@@ -17,6 +17,7 @@ box sends to the taps, pushes each digit to them, and drains ``voice``
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -57,7 +58,8 @@ class Port(Protocol):
     async def fetch_audio(self, url: str) -> bytes: ...     # raises PortError with code and message
     def speech(self, language: str, hints: list[str]): ...  # a listen.speech.SpeechSession, or None (warned)
     def vad(self): ...                              # a fresh listen.vad.VoiceActivity
-    def callback(self, url: str, method: str, params: dict[str, str]) -> None: ...  # fire and forget
+    def callback(self, url: str, method: str, params: dict[str, str],
+                 after: asyncio.Task | None = None) -> asyncio.Task: ...  # sent after AFTER, never awaited
 
 
 class PortError(Exception):
