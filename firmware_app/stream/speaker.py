@@ -18,7 +18,7 @@ from .port import PortError
 
 # A clause ends at punctuation followed by a space or the end of the token.
 CLAUSE_END = re.compile(r"[.!?;:,。！？，、\n](\s|$)")
-IDLE_FLUSH = 0.15                 # seconds without a token before what is there is spoken anyway
+IDLE_FLUSH = 0.4                  # seconds without a token before what is there is spoken anyway
 MAX_PIECE_CHARS = 200
 MAX_LOOP = 100                    # play loop=0 (forever) until interrupted, up to this
 

