@@ -64,26 +64,27 @@ def test_reply_is_spoken_as_it_streams_in_and_the_caller_barges_in(call):
     seen = server.connections[0]
     (interrupt_at, interrupt), = [(t, m) for t, m in seen.messages if m["type"] == "interrupt"]
     long_tokens = [(t, m) for t, m in seen.sent if m["type"] == "text" and m["token"].strip() in LONG_REPLY.split()]
-    # The box was already speaking the reply, and was talked over, before the agent had written all of it.
-    assert interrupt_at < long_tokens[-1][0] + 0.01 or not long_tokens[-1][1]["last"]
-    assert not any(m["last"] for _, m in long_tokens)              # the agent stopped writing on the interrupt
+    # The box was already speaking the reply, and was talked over, before the agent had written all of it
+    # (the agent stops writing when the interrupt comes).
+    assert len(long_tokens) < len(LONG_REPLY.split()) and not any(m["last"] for _, m in long_tokens)
+    assert long_tokens[-1][0] - 0.2 < interrupt_at
     heard = interrupt["utteranceUntilInterrupt"]
     assert heard and LONG_REPLY.startswith(heard)
     assert 500 <= interrupt["durationUntilInterruptMs"] <= 2500
     assert of(events, "interrupted") == [{"t": of(events, "interrupted")[0]["t"], "event": "interrupted",
                                           "verb": "ConversationRelay"}]
-    says = [e["text"] for e in of(events, "say")]
-    assert "Let me tell you about our opening hours," in says
-    assert "carefully to every part of this long answer before you decide anything at all." not in says
-    assert "You said 네." in says
+    spoken = " ".join(e["text"] for e in of(events, "say"))
+    assert "Let me tell you about our opening hours," in spoken
+    assert "before you decide anything at all." not in spoken
+    assert "You said 네." in spoken
 
 
 def test_dtmf_reaches_the_app_and_end_hands_off_to_the_action(call):
     events, server = call
     seen = server.connections[0]
     assert seen.of("dtmf") == [{"type": "dtmf", "digit": "5"}, {"type": "dtmf", "digit": "9"}]
-    says = [e["text"] for e in of(events, "say")]
-    assert says[-3:] == ["You pressed 5.", "Goodbye.", "handed off"]
+    spoken = " ".join(e["text"] for e in of(events, "say"))
+    assert spoken.endswith("You said 네. You pressed 5. Goodbye. handed off")
     handoff = next(r for r in server.requests if r.path == "/handoff").params
     setup = seen.of("setup")[0]
     assert handoff["SessionId"] == setup["sessionId"] and handoff["SessionStatus"] == "ended"

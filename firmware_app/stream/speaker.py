@@ -18,6 +18,7 @@ from .port import PortError
 
 # A clause ends at punctuation followed by a space or the end of the token.
 CLAUSE_END = re.compile(r"[.!?;:,。！？，、\n](\s|$)")
+FIRST_WAIT = 0.1                  # a reply's first words wait this long for their clause to end
 IDLE_FLUSH = 0.4                  # seconds without a token before what is there is spoken anyway
 MAX_PIECE_CHARS = 200
 MAX_LOOP = 100                    # play loop=0 (forever) until interrupted, up to this
@@ -49,6 +50,7 @@ class Speaker:
     _text_piece: Piece | None = None
     _count: int = 0
     _idle: asyncio.TimerHandle | None = None
+    _early: asyncio.TimerHandle | None = None
     _task: asyncio.Task | None = None
     generation: int = 0
     outstanding: set = field(default_factory=set)     # numbers of pieces not yet fully played
@@ -57,8 +59,9 @@ class Speaker:
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
-        if self._idle:
-            self._idle.cancel()
+        for timer in (self._idle, self._early):
+            if timer:
+                timer.cancel()
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -70,6 +73,10 @@ class Speaker:
 
     def token(self, text: str, last: bool, template: Piece) -> None:
         """A text token; spoken once a clause is complete, the reply is last, or tokens pause."""
+        if not self._text and not self.outstanding:
+            # Nothing to say yet: the caller waits on these first words, so they
+            # go out after FIRST_WAIT even if their clause is still being written.
+            self._early = asyncio.get_running_loop().call_later(FIRST_WAIT, self._first_words)
         self._text += text
         self._text_piece = template
         if self._idle:
@@ -86,6 +93,14 @@ class Speaker:
             self.flush()
         elif self._text:
             self._idle = asyncio.get_running_loop().call_later(IDLE_FLUSH, self.flush)
+
+    def _first_words(self) -> None:
+        if self.outstanding:
+            return
+        cut = self._text.rfind(" ")
+        if cut > 0:
+            self._queue_text(self._text[:cut])
+            self._text = self._text[cut + 1:]
 
     def flush(self) -> None:
         if self._text.strip():
