@@ -97,7 +97,7 @@ class ClockLine(Line):
 async def run_call(config, models, tts, url, source, seconds):
     config["server"]["url"] = url
     line = ClockLine(source, seconds)
-    call = Call(line, config, web=build_fetcher(config), tts=tts, speech_models=models)
+    call = Call(line, config, fetcher=build_fetcher(config), tts=tts, speech_models=models)
     cpu = time.process_time()
     await call.run(await line.wait_for_call())
     return line, time.process_time() - cpu

@@ -68,7 +68,7 @@ class CallPort:
 
         try:
             with self.call.clock.hold():
-                response = await self.call.web.fetch(Request("GET", url, {}, kind="audio"))
+                response = await self.call.fetcher.fetch(Request("GET", url, {}, kind="audio"))
                 self.call._notes(response)
                 return await asyncio.to_thread(decode, response.body)
         except FetchError as e:
@@ -106,7 +106,7 @@ class CallPort:
             if after is not None:
                 await asyncio.gather(after, return_exceptions=True)
             try:
-                await self.call.web.fetch(request)
+                await self.call.fetcher.fetch(request)
             except FetchError as e:
                 self.emit("warning", message=f"stream statusCallback {url} failed: {e.message}")
 

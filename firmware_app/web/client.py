@@ -38,6 +38,7 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     kind: str = "twiml"  # twiml | audio | callback
     headers: dict[str, str] = field(default_factory=dict)
+    caller_input: bool = False  # params carry what the caller entered (a <Gather>'s action)
 
 
 @dataclass
