@@ -94,3 +94,31 @@ def test_dtmf_reaches_the_app_and_end_hands_off_to_the_action(call):
     assert close["status"] == "ended" and close["prompts"] == 2
     assert close["sent"] == len(seen.messages) and close["received"] == len(seen.sent)
     assert events[-1]["event"] == "hangup" and events[-1]["by"] == "box"
+
+
+def relay_only(**params) -> str:
+    children = "".join(f'<Parameter name="{k}" value="{v}"/>' for k, v in params.items())
+    return (f'<Response><Connect action="/handoff"><ConversationRelay url="{{ws}}/relay" welcomeGreeting="Hi.">'
+            f'{children}</ConversationRelay></Connect><Say>not reached</Say></Response>')
+
+
+def test_an_app_that_drops_is_an_error_and_the_action_hears_of_it(config_file):
+    config = config_file(server={"auth_token": AUTH_TOKEN})
+    with AgentServer({"/ivr": relay_only(drop_after_ms=1500), "/handoff": HANDOFF}) as server:
+        events = simulate(server.url("/ivr"), "", config=config, timeout=60)
+    (error,) = of(events, "error")
+    assert error["code"] == 31921 and "dropped" in error["message"]
+    handoff = next(r for r in server.requests if r.path == "/handoff").params
+    assert handoff["SessionStatus"] == "failed" and handoff["ErrorCode"] == "31921"
+    assert "HandoffData" not in handoff
+    assert [e["text"] for e in of(events, "say")] == ["Hi.", "handed off"]
+
+
+def test_caller_hang_up_ends_the_session_and_runs_nothing_more(config_file):
+    config = config_file(server={"auth_token": AUTH_TOKEN})
+    with AgentServer({"/ivr": relay_only(), "/handoff": HANDOFF}) as server:
+        events = simulate(server.url("/ivr"), "wait:prompt wait:1 hangup", config=config, timeout=60)
+    assert [e["status"] for e in of(events, "relay") if e["action"] == "close"] == ["hangup"]
+    assert server.connections[0].closed == "box"
+    assert [r.path for r in server.requests] == ["/ivr"]
+    assert events[-1]["event"] == "hangup" and events[-1]["by"] == "caller"

@@ -17,7 +17,8 @@ tone, then the mark ``tone``), ``clear_after_ms`` (then clear), ``close_after_ms
 Text agent: answers each prompt with ``You said <prompt>.`` a word at a time,
 every ``token_ms`` (``reply`` replaces the text; ``long`` makes the first answer
 long, to talk over; an interrupt stops the answer being written), answers
-a key with ``You pressed <key>.``, and ends on ``end_digit`` with handoffData.
+a key with ``You pressed <key>.``, ends on ``end_digit`` with handoffData, and
+vanishes after ``drop_after_ms``.
 """
 
 from __future__ import annotations
@@ -205,6 +206,10 @@ class AgentServer:
             kind = message.get("type")
             if kind == "setup":
                 params = message["customParameters"]
+                if "drop_after_ms" in params:
+                    await asyncio.sleep(int(params["drop_after_ms"]) / 1000)
+                    seen.closed = "dropped"
+                    ws._writer.transport.abort()
             elif kind == "prompt":
                 text = LONG_REPLY if params.get("long") == "true" and len(seen.of("prompt")) == 1 else \
                     params.get("reply", "You said {}.").format(message["voicePrompt"])
