@@ -21,6 +21,7 @@ CLAUSE_END = re.compile(r"[.!?;:,。！？，、\n](\s|$)")
 FIRST_WAIT = 0.1                  # a reply's first words wait this long for their clause to end
 IDLE_FLUSH = 0.4                  # seconds without a token before what is there is spoken anyway
 MAX_PIECE_CHARS = 200
+MAX_PIECES = 1000                 # clauses, files and digits waiting: memory stays bounded
 MAX_LOOP = 100                    # play loop=0 (forever) until interrupted, up to this
 
 
@@ -54,6 +55,7 @@ class Speaker:
     _task: asyncio.Task | None = None
     generation: int = 0
     outstanding: set = field(default_factory=set)     # numbers of pieces not yet fully played
+    overflowed: bool = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -113,6 +115,12 @@ class Speaker:
             self.add(Piece("text", text.strip(), t.modes, t.preemptible, language=t.language))
 
     def add(self, piece: Piece) -> None:
+        if len(self.outstanding) >= MAX_PIECES:
+            if not self.overflowed:
+                self.overflowed = True
+                self.port.emit("warning", message=f"ConversationRelay: over {MAX_PIECES} pieces waiting to be "
+                               "spoken; dropping what the app sends until they play")
+            return
         self._count += 1
         piece.number = self._count
         self.outstanding.add(piece.number)
