@@ -275,10 +275,7 @@ class Call:
         if not url:
             return
         try:
-            with self.clock.hold():
-                response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
-                self._notes(response)
-                pcm = await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
+            pcm = await self.fetch_audio(url)
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return
@@ -287,6 +284,13 @@ class Call:
             return
         self.emit("play", url=url)
         await self._speak(pcm)
+
+    async def fetch_audio(self, url: str) -> bytes:
+        """A sound file as line PCM, through the cache; raises FetchError or AudioError."""
+        with self.clock.hold():
+            response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
+            self._notes(response)
+            return await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
 
     async def pause(self, seconds: float) -> None:
         await self._answer()

@@ -98,8 +98,8 @@ def test_dtmf_reaches_the_app_and_end_hands_off_to_the_action(call):
 
 def relay_only(**params) -> str:
     children = "".join(f'<Parameter name="{k}" value="{v}"/>' for k, v in params.items())
-    return (f'<Response><Connect action="/handoff"><ConversationRelay url="{{ws}}/relay" welcomeGreeting="Hi.">'
-            f'{children}</ConversationRelay></Connect><Say>not reached</Say></Response>')
+    return (f'<Response><Connect action="/handoff"><ConversationRelay url="{{ws}}/relay" welcomeGreeting="Hi." '
+            f'dtmfDetection="true">{children}</ConversationRelay></Connect><Say>not reached</Say></Response>')
 
 
 def test_an_app_that_drops_is_an_error_and_the_action_hears_of_it(config_file):
@@ -122,3 +122,39 @@ def test_caller_hang_up_ends_the_session_and_runs_nothing_more(config_file):
     assert server.connections[0].closed == "box"
     assert [r.path for r in server.requests] == ["/ivr"]
     assert events[-1]["event"] == "hangup" and events[-1]["by"] == "caller"
+
+
+def test_play_send_digits_and_language_from_the_app(config_file, tmp_path):
+    import io
+    import wave
+
+    import numpy as np
+
+    from firmware_app.listen.dtmf import DtmfDetector
+
+    sound = io.BytesIO()
+    with wave.open(sound, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes((np.sin(2 * np.pi * 400 * np.arange(8000) / 16000) * 8000).astype("<i2").tobytes())
+    config = config_file(server={"auth_token": AUTH_TOKEN})
+    routes = {"/ivr": relay_only(on_1="play:/sound.wav", on_2="digits:47", on_3="language:ko-KR", end_digit="9"),
+              "/handoff": HANDOFF, "/sound.wav": sound.getvalue()}
+    with AgentServer(routes) as server:
+        events = simulate(server.url("/ivr"), "wait:prompt wait:1 dtmf:1 wait:2 dtmf:2 wait:2 dtmf:3 wait:1 dtmf:5 "
+                          "wait:3 dtmf:9", "--record", str(tmp_path / "box.wav"), config=config, timeout=60)
+    plays = of(events, "play")
+    assert [p["url"] for p in plays] == [server.url("/sound.wav"), ""]
+    assert plays[1]["digits"] == "47"
+    assert next(r for r in server.requests if r.path == "/sound.wav").method == "GET"
+    with wave.open(str(tmp_path / "box.wav")) as w:
+        box = w.readframes(w.getnframes())
+    start = round(plays[0]["t"] / 0.02) * 320
+    tone = np.frombuffer(box[start:start + 16000], "<i2").astype(float)
+    assert np.sqrt((tone ** 2).mean()) > 3000                   # both loops of the half-second file
+    detector = DtmfDetector()
+    keys = [k for i in range(0, len(box) - 319, 320) for k in detector.feed(box[i:i + 320])]
+    assert keys == ["4", "7"]                                    # sendDigits, as tones to the caller
+    assert [e["tts"] for e in of(events, "relay") if e["action"] == "language"] == ["ko-KR"]
+    pressed = next(e for e in of(events, "say") if e["text"] == "You pressed 5.")
+    assert pressed["language"] == "ko-KR"
+    assert next(r for r in server.requests if r.path == "/handoff").params["SessionStatus"] == "ended"

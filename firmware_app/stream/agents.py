@@ -17,8 +17,10 @@ tone, then the mark ``tone``), ``clear_after_ms`` (then clear), ``close_after_ms
 Text agent: answers each prompt with ``You said <prompt>.`` a word at a time,
 every ``token_ms`` (``reply`` replaces the text; ``long`` makes the first answer
 long, to talk over; an interrupt stops the answer being written), answers
-a key with ``You pressed <key>.``, ends on ``end_digit`` with handoffData, and
-vanishes after ``drop_after_ms``.
+a key with ``You pressed <key>.`` (or, with ``on_<key>`` set to ``play:PATH``,
+``digits:KEYS`` or ``language:TAG``, sends that message), ends on ``end_digit``
+with handoffData, and vanishes after ``drop_after_ms``. A route whose value is
+bytes is served as audio/wav.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class AgentServer:
         if route is None:
             return web.Response(status=404, text="not found")
         body = route(params) if callable(route) else route
+        if isinstance(body, bytes):
+            return web.Response(body=body, content_type="audio/wav")
         return web.Response(text=body.replace("{ws}", self.ws), content_type="text/xml")
 
     async def _accept(self, request: web.Request) -> tuple[web.WebSocketResponse, Seen]:
@@ -218,6 +222,17 @@ class AgentServer:
                 for task in replies:
                     task.cancel()           # the caller spoke over it: stop writing it
             elif kind == "dtmf":
+                action = params.get("on_" + message["digit"], "")
+                verb, _, argument = action.partition(":")
+                if verb == "play":
+                    await self._send(ws, seen, {"type": "play", "source": self.url(argument), "loop": 2})
+                elif verb == "digits":
+                    await self._send(ws, seen, {"type": "sendDigits", "digits": argument})
+                elif verb == "language":
+                    await self._send(ws, seen, {"type": "language", "ttsLanguage": argument,
+                                                "transcriptionLanguage": argument})
+                if action:
+                    continue
                 if message["digit"] == params.get("end_digit"):
                     heard = [m["voicePrompt"] for m in seen.of("prompt")]
                     await self._send(ws, seen, {"type": "text", "token": "Goodbye.", "last": True})

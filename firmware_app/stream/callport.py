@@ -63,31 +63,22 @@ class CallPort:
         return pcm
 
     async def fetch_audio(self, url: str) -> bytes:
-        from ..speak.audio import AudioError, decode
-        from ..web.client import FetchError, Request
+        """Through the same path and cache as <Play>."""
+        from ..speak.audio import AudioError
+        from ..web.client import FetchError
 
         try:
-            with self.call.clock.hold():
-                response = await self.call.fetcher.fetch(Request("GET", url, {}, kind="audio"))
-                self.call._notes(response)
-                return await asyncio.to_thread(decode, response.body)
+            return await self.call.fetch_audio(url)
         except FetchError as e:
             raise PortError(e.code, f"could not fetch the audio: {e.message}") from None
         except AudioError as e:
             raise PortError(12300, str(e)) from None
 
     def speech(self, language: str, hints: list[str]):
-        models = self.call.speech_models
-        model = models.get(language) if models else None
-        if model is None:
-            why = models.why_missing(language) if models else f"no speech model configured for {language!r}"
-            self.emit("warning", message=f"speech input unavailable: {why}")
-            return None
-        from ..listen.speech import SpeechSession
+        """A recognizer for one utterance, or None (the call warns why)."""
+        from ..twiml.channel import Speech
 
-        session = SpeechSession(model, hints=hints, speech_model="default", profanity_filter=True)
-        for warning in session.warnings:
-            self.emit("warning", message=warning)
+        session, _ = self.call._open_speech(Speech(language=language, hints=list(hints)))
         return session
 
     def vad(self):
