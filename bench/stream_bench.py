@@ -159,15 +159,13 @@ def main() -> None:
     chunks = lambda pcm: [pcm[i:i + 320].ljust(320, b"\0") for i in range(0, len(pcm), 320)]
     first, second = chunks(said), chunks(talk)
     voiced = lambda frames: [i for i, f in enumerate(frames) if np.abs(np.frombuffer(f, "<i2")).max() > 300]
-    onsets, ends, prompts, tokens, interrupts = [], [], [], [], []
+    ends, tokens, interrupts = [], [], []
     for _ in range(3):
         marks = {}
 
         def caller(n, line):
             k = n - 50
             if 0 <= k < len(first):
-                if k == voiced(first)[0]:
-                    marks["onset1"] = time.perf_counter()
                 if k == voiced(first)[-1]:
                     marks["end1"] = time.perf_counter()
                 return first[k]

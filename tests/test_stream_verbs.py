@@ -2,7 +2,7 @@
 
 from firmware_app.stream.port import VoiceQueue
 from firmware_app.twiml.parse import parse
-from firmware_app.twiml.verbs import Connect, ConversationRelay, Start, Stop, Stream
+from firmware_app.twiml.verbs import Connect, ConversationRelay, Start, Stop
 
 
 def test_connect_stream_with_parameters_and_status_callback():

@@ -87,8 +87,6 @@ class Relay:
         self._response_ms = 0
         self._pacer = Pacer(port)
         self._drained: asyncio.Future | None = None
-        self.onset_at: float | None = None       # perf_counter stamps, for the bench
-        self.speech_end_at: float | None = None
 
     async def run(self) -> RelayEnd:
         port, spec = self.port, self.spec
@@ -176,14 +174,12 @@ class Relay:
         if edge == "start":
             self._onset()
         elif edge == "end" and self._recognizer is not None:
-            self.speech_end_at = _perf()
             session, self._recognizer = self._recognizer, None
             task = asyncio.create_task(self._prompt(session))
             self._results.add(task)
             task.add_done_callback(self._results.discard)
 
     def _onset(self) -> None:
-        self.onset_at = _perf()
         if "speech" in self._interrupting():
             self._interrupt()
         session = self.port.speech(self.stt_language, self.spec.hints)
@@ -307,9 +303,3 @@ def _json(value) -> str:
     import json
 
     return json.dumps(value)
-
-
-def _perf() -> float:
-    import time
-
-    return time.perf_counter()

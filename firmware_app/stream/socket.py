@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import aiohttp
 
@@ -56,7 +55,6 @@ class Socket:
         self._backlog: asyncio.Queue[str | None] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._lost = 0
-        self.last_send = 0.0              # perf_counter of the last message written, for the bench
 
     async def __aenter__(self) -> "Socket":
         headers = {"X-Twilio-Signature": sign(self.port.auth_token, self.url, {})}
@@ -95,7 +93,6 @@ class Socket:
             except (ConnectionError, aiohttp.ClientError, RuntimeError):
                 return
             self.sent += 1
-            self.last_send = time.perf_counter()
 
     async def messages(self):
         """Each JSON object the server sends; bad frames are warned about and skipped."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from ..schema import Choice, Url
 from . import register
 from .base import CONTINUE, Verb
-from .stream import Stream
 
 
 @register
