@@ -108,8 +108,7 @@ class MediaStream:
             for task in (reader, stopper):
                 task.cancel()
             if spec.bidirectional:
-                for name in port.voice.clear():
-                    self._send_mark(name)
+                port.voice.clear()          # what the server queued dies with its stream
             await socket.close(None if end.reason == "closed" and socket.closed_by_server else self._stop_message())
             self._finish(end)
         return end

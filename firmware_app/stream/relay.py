@@ -87,6 +87,7 @@ class Relay:
         self._response_ms = 0
         self._pacer = Pacer(port)
         self._drained: asyncio.Future | None = None
+        self._can_hear = True
 
     async def run(self) -> RelayEnd:
         port, spec = self.port, self.spec
@@ -182,7 +183,10 @@ class Relay:
     def _onset(self) -> None:
         if "speech" in self._interrupting():
             self._interrupt()
+        if not self._can_hear:
+            return
         session = self.port.speech(self.stt_language, self.spec.hints)
+        self._can_hear = session is not None        # no model: the port warned once; keys still work
         if session is not None:
             for frame in self._lead_in:
                 session.feed(frame)
@@ -269,6 +273,7 @@ class Relay:
             for key, attr in (("ttsLanguage", "tts_language"), ("transcriptionLanguage", "stt_language")):
                 if isinstance(m.get(key), str) and m[key]:
                     setattr(self, attr, m[key])
+            self._can_hear = True
             self.port.emit("relay", action="language", tts=self.tts_language, transcription=self.stt_language)
         elif kind == "end":
             data = m.get("handoffData")
