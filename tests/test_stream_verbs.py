@@ -2,7 +2,10 @@
 
 from firmware_app.stream.port import VoiceQueue
 from firmware_app.twiml.parse import parse
-from firmware_app.twiml.verbs import Connect, ConversationRelay, Start, Stop
+from firmware_app.twiml.verbs.connect import Connect
+from firmware_app.twiml.verbs.conversation_relay import ConversationRelay
+from firmware_app.twiml.verbs.start import Start
+from firmware_app.twiml.verbs.stop import Stop
 
 
 def test_connect_stream_with_parameters_and_status_callback():

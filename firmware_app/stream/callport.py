@@ -1,8 +1,8 @@
 """The Port a stream session uses, over a call (firmware_app/call.py).
 
-The call owns the taps and the VoiceQueue: its frame pump hands each caller
-frame, each frame sent and each digit to the taps, and plays the queue
-before anything else while a session has audio in it.
+The frame pump (firmware_app/pump.py) owns the taps and the VoiceQueue: it
+hands each caller frame, each frame sent and each digit to the taps, and
+plays the queue before anything else while a session has audio in it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .port import PortError, Taps
 class CallPort:
     def __init__(self, call):
         self.call = call
-        self.voice = call.voice
+        self.voice = call.pump.voice
 
     @property
     def call_sid(self) -> str:
@@ -49,8 +49,9 @@ class CallPort:
         self.call.emit(event, **fields)
 
     def tap(self, taps: Taps):
-        self.call.taps.append(taps)
-        return lambda: self.call.taps.remove(taps) if taps in self.call.taps else None
+        tapped = self.call.pump.taps
+        tapped.append(taps)
+        return lambda: tapped.remove(taps) if taps in tapped else None
 
     def hold(self):
         return self.call.clock.hold()
@@ -75,11 +76,13 @@ class CallPort:
             raise PortError(12300, str(e)) from None
 
     def speech(self, language: str, hints: list[str]):
-        """A recognizer for one utterance, or None (the call warns why)."""
+        """A recognizer for one utterance, or None (warned why)."""
+        from ..listen.listener import open_listener
         from ..twiml.channel import Speech
 
-        session, _ = self.call._open_speech(Speech(language=language, hints=list(hints)))
-        return session
+        call = self.call
+        return open_listener(Speech(language=language, hints=list(hints)), call.speech_models,
+                             call.config["speech"], call.clock, call.emit).session
 
     def vad(self):
         from ..listen.vad import VoiceActivity

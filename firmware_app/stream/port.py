@@ -56,7 +56,7 @@ class Port(Protocol):
     def hold(self) -> AbstractContextManager: ...   # stop call time while waiting on wall-clock work
     async def synth(self, text: str, voice: str, language: str) -> bytes: ...
     async def fetch_audio(self, url: str) -> bytes: ...     # raises PortError with code and message
-    def speech(self, language: str, hints: list[str]): ...  # a listen.speech.SpeechSession, or None (warned)
+    def speech(self, language: str, hints: list[str]): ...  # a listen.session.SpeechSession, or None (warned)
     def vad(self): ...                              # a fresh listen.vad.VoiceActivity
     def callback(self, url: str, method: str, params: dict[str, str],
                  after: asyncio.Task | None = None) -> asyncio.Task: ...  # sent after AFTER, never awaited

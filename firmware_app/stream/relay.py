@@ -223,7 +223,7 @@ class Relay:
                            "durationUntilInterruptMs": duration})
 
     async def _prompt(self, session) -> None:
-        from ..listen.speech import SpeechError
+        from ..listen.engine import SpeechError
 
         try:
             with self.port.hold():

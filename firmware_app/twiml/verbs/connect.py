@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..schema import Choice, Url
-from . import register
+from .registry import register
 from .base import CONTINUE, Follow, Verb
 from .conversation_relay import ConversationRelay
 from .stream import Stream

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..schema import Attr, BadValue, Boolean
-from . import register
+from .registry import register
 from .base import Verb
 from .gather import Hints
 from .stream import Parameter, WsUrl, parameters

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..schema import Choice, Url
-from . import register
+from .registry import register
 from .base import CONTINUE, Verb
 
 

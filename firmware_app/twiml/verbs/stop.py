@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import register
+from .registry import register
 from .base import CONTINUE, Verb
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..schema import Attr, BadValue, Choice, Url
-from . import register
+from .registry import register
 from .base import Verb
 
 MAX_PARAMETERS = 100
