@@ -158,3 +158,36 @@ def test_play_send_digits_and_language_from_the_app(config_file, tmp_path):
     pressed = next(e for e in of(events, "say") if e["text"] == "You pressed 5.")
     assert pressed["language"] == "ko-KR"
     assert next(r for r in server.requests if r.path == "/handoff").params["SessionStatus"] == "ended"
+
+
+def interruption_call(tmp_path, config_file, interruptible: str, long: str, script: str):
+    config = config_file(server={"auth_token": AUTH_TOKEN})
+    routes = {"/ivr": relay_only(on_4=f"long:{long}", end_digit="9").replace(
+        'dtmfDetection="true"', f'dtmfDetection="true" interruptible="{interruptible}"'), "/handoff": HANDOFF}
+    with AgentServer(routes) as server:
+        events = simulate(server.url("/ivr"), script, config=config, timeout=90)
+    spoken = " ".join(e["text"] for e in of(events, "say"))
+    return events, server.connections[0], spoken
+
+
+LONG_THEN_KEY = "wait:prompt wait:1 dtmf:4 wait:prompt wait:1 dtmf:5 wait:4 dtmf:9"
+
+
+def test_keys_interrupt_when_interruptible_is_dtmf(tmp_path, config_file):
+    events, seen, spoken = interruption_call(tmp_path, config_file, "dtmf", "", LONG_THEN_KEY)
+    (interrupt,) = seen.of("interrupt")
+    assert LONG_REPLY.startswith(interrupt["utteranceUntilInterrupt"]) and interrupt["utteranceUntilInterrupt"]
+    assert "You pressed 5." in spoken and "decide anything at all." not in spoken
+
+
+def test_keys_do_not_interrupt_speech_only_or_uninterruptible_text(tmp_path, config_file):
+    for interruptible, flags in (("speech", ""), ("any", "interruptible=false")):
+        events, seen, spoken = interruption_call(tmp_path, config_file, interruptible, flags, LONG_THEN_KEY)
+        assert seen.of("interrupt") == [] and of(events, "interrupted") == []
+        assert spoken.index("decide anything at all.") < spoken.index("You pressed 5.")
+
+
+def test_a_preemptible_reply_gives_way_to_the_next_one(tmp_path, config_file):
+    events, seen, spoken = interruption_call(tmp_path, config_file, "none", "preemptible=true", LONG_THEN_KEY)
+    assert seen.of("interrupt") == []
+    assert "You pressed 5." in spoken and "decide anything at all." not in spoken

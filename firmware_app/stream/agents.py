@@ -18,7 +18,8 @@ Text agent: answers each prompt with ``You said <prompt>.`` a word at a time,
 every ``token_ms`` (``reply`` replaces the text; ``long`` makes the first answer
 long, to talk over; an interrupt stops the answer being written), answers
 a key with ``You pressed <key>.`` (or, with ``on_<key>`` set to ``play:PATH``,
-``digits:KEYS`` or ``language:TAG``, sends that message), ends on ``end_digit``
+``digits:KEYS``, ``language:TAG`` or ``long:FLAG=true,...``, sends that message,
+or the long answer with those text flags), ends on ``end_digit``
 with handoffData, and vanishes after ``drop_after_ms``. A route whose value is
 bytes is served as audio/wav.
 """
@@ -199,11 +200,12 @@ class AgentServer:
         params: dict = {}
         replies: list[asyncio.Task] = []
 
-        async def say(text: str) -> None:
+        async def say(text: str, **flags) -> None:
             words = text.split(" ")
             for i, word in enumerate(words):
                 last = i == len(words) - 1
-                await self._send(ws, seen, {"type": "text", "token": word + ("" if last else " "), "last": last})
+                await self._send(ws, seen, {"type": "text", "token": word + ("" if last else " "), "last": last,
+                                            **flags})
                 await asyncio.sleep(int(params.get("token_ms", 30)) / 1000)
 
         async for message in self._messages(ws, seen):
@@ -224,7 +226,10 @@ class AgentServer:
             elif kind == "dtmf":
                 action = params.get("on_" + message["digit"], "")
                 verb, _, argument = action.partition(":")
-                if verb == "play":
+                if verb == "long":
+                    flags = {k: v == "true" for k, v in (f.split("=") for f in argument.split(",") if f)}
+                    replies.append(asyncio.create_task(say(LONG_REPLY, **flags)))
+                elif verb == "play":
                     await self._send(ws, seen, {"type": "play", "source": self.url(argument), "loop": 2})
                 elif verb == "digits":
                     await self._send(ws, seen, {"type": "sendDigits", "digits": argument})
