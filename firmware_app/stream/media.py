@@ -8,10 +8,13 @@ played, and ``stop``; each with its ``sequenceNumber``. From the server, on
 a bidirectional stream: ``media`` (queued for the caller), ``mark`` and
 ``clear``.
 
-    >>> stream = MediaStream(port, StreamSpec("wss://agent.example/media", bidirectional=True))  # doctest: +SKIP
-    >>> end = await stream.run()       # until the server closes, the caller hangs up, or stop()  # doctest: +SKIP
-    >>> end.reason, end.error          # doctest: +SKIP
-    ('closed', '')
+``MediaStream(port, StreamSpec(url, bidirectional=True)).run()`` lasts until the
+server closes, the caller hangs up (cancelled) or ``stop()``, and returns a
+StreamEnd. Each stream has a Twilio-style sid:
+
+    >>> sid = new_stream_sid()
+    >>> sid[:2], len(sid)
+    ('MZ', 34)
 """
 
 from __future__ import annotations

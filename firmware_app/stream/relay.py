@@ -7,9 +7,12 @@ To the app: ``setup``, ``prompt`` (voicePrompt, lang, last), ``dtmf``,
 ``error``. From the app: ``text`` (token, last, lang, interruptible,
 preemptible), ``play``, ``sendDigits``, ``language`` and ``end``.
 
-    >>> end = await Relay(port, RelaySpec("ws://127.0.0.1:8765/relay", welcome_greeting="Hi")).run()  # doctest: +SKIP
-    >>> end.status, end.handoff_data   # doctest: +SKIP
-    ('ended', '{"reason": "agent"}')
+``Relay(port, RelaySpec(url, welcome_greeting="Hi")).run()`` lasts until the
+app sends ``end`` or closes, or the caller hangs up, and returns what
+``<Connect action>`` is told:
+
+    >>> RelayEnd("ended", "VX01", 12.4, '{"to": "sales"}').params()
+    {'SessionId': 'VX01', 'SessionStatus': 'ended', 'SessionDuration': '12', 'HandoffData': '{"to": "sales"}'}
 """
 
 from __future__ import annotations

@@ -5,11 +5,9 @@ The handshake carries ``X-Twilio-Signature`` computed as Twilio does for a
 WebSocket: HMAC-SHA1 of the URL exactly as written in the TwiML (``ws://``
 or ``wss://``, query included) with no parameters.
 
-    >>> async with Socket(port, url) as ws:          # doctest: +SKIP
-    ...     ws.send({"event": "connected"})
-    ...     async for message in ws.messages():
-    ...         ...
-    ...     ws.dropped                                 # the server vanished without a close frame
+``async with Socket(port, url) as ws:`` connects (SocketError on failure);
+``ws.send(dict)`` queues a message, ``ws.messages()`` yields the server's,
+and afterwards ``ws.dropped`` says the server vanished without a close frame.
 """
 
 from __future__ import annotations
