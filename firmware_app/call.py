@@ -32,8 +32,10 @@ from drivers.line import CallInfo, Line
 from .events import Events
 from .listen.listener import open_listener
 from .pump import FramePump
+from .speak.audio import decode
 from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
+from .stream.callport import CallPort
 from .twiml.channel import Speech
 from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
@@ -61,6 +63,7 @@ class Call:
         self.status = "ringing"
         self.ended = False
         self._background: set[asyncio.Task] = set()
+        self.streams: dict = {}         # <Start><Stream>s running, by name
         self._partials: asyncio.Task | None = None
         self._next_partial: Request | None = None
         self._partial_sequence = 0
@@ -148,13 +151,27 @@ class Call:
         if not url:
             return
         try:
-            with self.clock.hold():
-                response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
-                self._notes(response)
+            response = await self._audio(url)
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return
         await self.speaker.audio(url, response.body)
+
+    async def _audio(self, url: str):
+        with self.clock.hold():
+            response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
+        self._notes(response)
+        return response
+
+    async def fetch_audio(self, url: str) -> bytes:
+        """A sound file as line PCM, through the cache and within the [media] limits;
+        raises FetchError or AudioError."""
+        response = await self._audio(url)
+        media = self.config["media"]
+        with self.clock.hold():  # minutes of mp3 take a while on a Pi
+            decoded = await asyncio.to_thread(decode, response.body, media["max_play_seconds"],
+                                              media["min_sample_rate"], media["max_sample_rate"])
+        return decoded.pcm
 
     async def pause(self, seconds: float) -> None:
         await self._answer()
@@ -193,6 +210,16 @@ class Call:
                 await self.fetcher.fetch(request)
             except FetchError as e:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
+
+    async def port(self) -> CallPort:
+        """The call as a stream session sees it (firmware_app/stream); answers first."""
+        await self._answer()
+        return CallPort(self)
+
+    def keep(self, task: asyncio.Task) -> None:
+        """Run TASK beside the call; it is cancelled when the call ends."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _end(self, by: str, **fields) -> None:
         if not self.ended:
