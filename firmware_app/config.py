@@ -12,6 +12,7 @@ the key and what is wrong.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -45,6 +46,14 @@ def _account_sid(value: str) -> str | None:
 
 def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
+
+
+def _finite_positive(value: float) -> str | None:
+    return None if math.isfinite(value) and value > 0 else "must be a finite number greater than 0"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be 0 (any free port) to 65535"
 
 
 def _line_urls(value: str | list) -> str | None:
@@ -89,6 +98,18 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     },
     "line": {
         "url": ((str, list), "console:", _line_urls),
+    },
+    "recordings": {
+        "dir": (str, "", None),
+        "max_mb": (float, 512.0, _finite_positive),
+        "max_days": (float, 90.0, _finite_positive),
+        "listen": (str, "127.0.0.1", lambda v: None if v.strip() else "must be an address to listen on"),
+        "port": (int, 0, _port),
+        "public_url": (str, "", lambda v: None if v == "" or urlsplit(v).scheme in ("http", "https")
+                       else "must be an http:// or https:// URL"),
+        "http_auth": (bool, False, None),
+        "transcribe_language": (str, "", lambda v: None if v == "" or LANGUAGE_TAG.fullmatch(v)
+                                else "must be a BCP-47 language tag such as en-US"),
     },
     "speech": {
         "vad_aggressiveness": (int, 2, lambda v: None if 0 <= v <= 3 else "must be 0 (keeps most speech) to 3"),

@@ -1,0 +1,75 @@
+"""Voicemail: what <Record> needs beyond the call, shared by all the box's calls.
+
+``Recordings`` bundles the store (WAV files and SQLite under the state
+directory), the HTTP server that makes RecordingUrl work, and the background
+transcriber. The daemon and ``ivrbox simulate`` start one:
+
+    >>> recordings = Recordings(config, web, speech_models)     # doctest: +SKIP
+    >>> await recordings.start()                                 # doctest: +SKIP
+    >>> recordings.url("RE...")                                  # doctest: +SKIP
+    'http://127.0.0.1:41234/2010-04-01/Accounts/AC.../Recordings/RE...'
+    >>> await recordings.stop()          # waits for transcriptions in progress  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .server import RecordingServer
+from .store import Recording, RecordingStore, StoreError, open_store, recordings_dir
+from .take import Take, beep
+from .transcribe import Job, Transcriber
+
+
+async def deliver_durably(web, request, warn=lambda message: None) -> None:
+    """Hand REQUEST to the web stack's outbox and start delivery: it reaches the server once it is up."""
+    outbox = getattr(web, "outbox", None)
+    if outbox is not None:
+        try:
+            await asyncio.to_thread(outbox.put, request)
+            await web.flush()
+            return
+        except Exception as e:          # noqa: BLE001 - the outbox's own errors; fall back to one try
+            warn(f"could not queue the callback to {request.url}: {e}; trying it once")
+    try:
+        await web.fetch(request)
+    except Exception as e:              # noqa: BLE001 - FetchError and friends: reported, not raised
+        warn(f"callback to {request.url} failed and could not be kept for later: {e}")
+
+
+class Recordings:
+    def __init__(self, config: dict, web, speech_models=None, warn=None):
+        self.config = config
+        self.web = web
+        self.warnings: list[str] = []
+        self.warn = warn or self.warnings.append
+        r, server = config["recordings"], config["server"]
+        self.store = open_store(config)
+        self.server = RecordingServer(self.store, account_sid=server["account_sid"], auth_token=server["auth_token"],
+                                      http_auth=r["http_auth"], host=r["listen"], port=r["port"],
+                                      public_url=r["public_url"])
+        self.transcriber = Transcriber(self.store, speech_models, self._deliver,
+                                       language=r["transcribe_language"],
+                                       transcription_url=self.server.transcription_url, warn=self._warn)
+
+    def _warn(self, message: str) -> None:
+        self.warn(message)
+
+    async def _deliver(self, request) -> None:
+        await deliver_durably(self.web, request, self._warn)
+
+    async def start(self) -> str:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.transcriber.drain()
+        self.transcriber.close()
+        await self.server.stop()
+        self.store.close()
+
+    def url(self, sid: str) -> str:
+        return self.server.recording_url(sid)
+
+
+__all__ = ["Job", "Recording", "RecordingServer", "RecordingStore", "Recordings", "StoreError", "Take",
+           "Transcriber", "beep", "deliver_durably", "open_store", "recordings_dir"]
