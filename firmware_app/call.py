@@ -30,7 +30,7 @@ from .twiml.gather import Input
 from .twiml.parse import parse
 from .twiml.run import Interpreter
 from .twiml.verbs import Gather, Play, Say
-from .web.client import FetchError, Request, with_query
+from .web.client import FetchError, Request, redact, with_query
 
 
 def new_call_sid() -> str:
@@ -134,6 +134,8 @@ class Call:
 
     async def run(self, info: CallInfo) -> None:
         self.info = info
+        shared, for_call = self.web, getattr(self.web, "for_call", None)
+        self.web = for_call(self.sid, self.params()["From"]) if for_call else shared  # the call's cookie jar
         # What the line reported before this call (a handset put down after the
         # last one, keys pressed while idle) is not this call's.
         while not self.line.events.empty():
@@ -161,6 +163,9 @@ class Call:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.line.hangup()
+            if self.web is not shared:
+                await self.web.close()
+            self.web = shared
 
     # The frame pump
 
@@ -227,8 +232,8 @@ class Call:
         }
 
     async def fetch_twiml(self, url: str, method: str, params: dict[str, str]):
-        request = Request(method, url, self.params(params))
-        self.emit("request", method=method, url=request.url if method == "POST" else with_query(url, request.params),
+        request = Request(method, url, self.params(params), input=dict(params))
+        self.emit("request", method=method, url=redact(url if method == "POST" else with_query(url, request.params)),
                   params=request.params)
         with self.clock.hold():
             response = await self.web.fetch(request)

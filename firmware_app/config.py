@@ -87,6 +87,9 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     },
     "outbox": {
         "path": (str, "", None),
+        "max_attempts": (int, 1000, lambda v: None if v >= 1 else "must be at least 1"),
+        "max_age_days": (float, 7.0, _positive),
+        "retry_max_seconds": (float, 600.0, _positive),
     },
     "offline": {
         "flow": (str, "", _url),

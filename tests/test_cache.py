@@ -72,7 +72,7 @@ def test_a_stale_copy_survives_a_failed_refresh_and_answers_when_the_server_is_d
     live.routes["/menu"] = (200, {"Cache-Control": "max-age=0"}, DOC)
 
     async def call(params):
-        return await web.fetch(Request("POST", live.url("/menu"), params))
+        return await web.fetch(Request("POST", live.url("/menu"), params, input={"Digits": params["Digits"]}))
 
     async def scenario():
         await call({"CallSid": "CA1", "Digits": "4"})
@@ -85,15 +85,23 @@ def test_a_stale_copy_survives_a_failed_refresh_and_answers_when_the_server_is_d
     down, other = asyncio.run(scenario())
     assert down.body == DOC.encode() and [n.get("source") for n in down.notes][-1] == "cache"
     assert [n.get("source") for n in other.notes][-1] == "apology"
-    assert web.cache.lookup(Request("POST", live.url("/menu"), {"Digits": "4", "CallSid": "CA9"})) is not None
+    assert web.cache.lookup(Request("POST", live.url("/menu"), {"Digits": "4", "CallSid": "CA9"},
+                                    input={"Digits": "4"})) is not None
 
 
 def test_the_key_is_method_url_and_input_not_the_call():
-    a = Request("POST", "http://h/x", {"CallSid": "CA1", "Digits": "1", "From": "+1"})
-    assert request_key(a) == request_key(Request("POST", "http://h/x", {"CallSid": "CA2", "Digits": "1"}))
-    assert request_key(a) != request_key(Request("GET", "http://h/x", {"Digits": "1"}))
-    assert request_key(a) != request_key(Request("POST", "http://h/x", {"Digits": "2"}))
-    assert request_key(a) != request_key(Request("POST", "http://h/x", {"SpeechResult": "1"}))
+    def req(method, params, **kw):
+        return Request(method, "http://h/x", params, input={k: v for k, v in params.items() if k != "CallSid"}, **kw)
+
+    a = req("POST", {"CallSid": "CA1", "Digits": "1"})
+    assert request_key(a) == request_key(req("POST", {"CallSid": "CA2", "Digits": "1"}))
+    assert request_key(a) != request_key(req("GET", {"Digits": "1"}))
+    assert request_key(a) != request_key(req("POST", {"Digits": "2"}))
+    assert request_key(a) != request_key(req("POST", {"SpeechResult": "1"}))
+    # A private answer is keyed by its caller too.
+    mine = req("POST", {"Digits": "1"}, caller="+1555")
+    assert request_key(mine, shared=False) != request_key(req("POST", {"Digits": "1"}, caller="+1666"), shared=False)
+    assert request_key(mine, shared=False) == request_key(req("POST", {"Digits": "1"}, caller="+1555"), shared=False)
 
 
 def test_expiry_reads_cache_control_and_expires():
@@ -176,17 +184,48 @@ def test_ivrbox_cache_warm_crawls_menus_and_audio_then_list_and_prune(live, tmp_
     assert bad.returncode == 2 and "not an http(s) URL" in bad.stderr
 
 
-def test_a_bounded_cache_prunes_the_least_recently_used_as_it_stores(tmp_path):
-    from firmware_app.web.cache import Cache
-    from firmware_app.web.client import Request, Response
+def test_a_bounded_cache_holds_max_bytes_after_every_store_and_evicts_the_least_recently_used(tmp_path):
+    from firmware_app.web.client import Response
 
     cache = Cache(tmp_path / "c", max_bytes=10_000)
-    for i in range(Cache.PRUNE_EVERY * 2):
-        req = Request("POST", "http://box.test/ivr", {"Digits": str(i)})
-        cache.store(req, Response(req.url, 200, b"<Response>%d</Response>" % i + b" " * 1000,
-                                  {"cache-control": "max-age=60"}))
+
+    def doc(i):
+        return Request("POST", "http://box.test/ivr", {"Digits": str(i)}, input={"Digits": str(i)})
+
+    def store(i):
+        cache.store(doc(i), Response("http://box.test/ivr", 200, b"<Response>%d</Response>" % i + b" " * 1000,
+                                     {"cache-control": "max-age=60"}))
+
+    for i in range(9):
+        store(i)
+    for i in range(9, 40):
+        cache.used(cache.lookup(doc(0)))  # a hit is a use: 0 stays the most recent
+        store(i)
+        bodies = sum(p.stat().st_size for p in (tmp_path / "c" / "bodies").glob("*/*"))
+        assert bodies <= 10_000, i  # after every store, not every hundredth
+    assert cache.lookup(doc(39)) is not None and cache.lookup(doc(0)) is not None
+    assert cache.lookup(doc(1)) is None and cache.lookup(doc(30)) is None
+
+
+STORER = """
+import sys
+from firmware_app.web.cache import Cache
+from firmware_app.web.client import Request, Response
+cache = Cache(sys.argv[1], max_bytes=20_000)
+for i in range(150):
+    req = Request("POST", "http://box.test/ivr", {}, input={"n": f"{sys.argv[2]}-{i}"})
+    cache.store(req, Response(req.url, 200, b"<Response>%s %d</Response>" % (sys.argv[2].encode(), i) + b" " * 900,
+                              {"cache-control": "max-age=60"}))
+"""
+
+
+def test_max_bytes_holds_across_processes_storing_at_once(tmp_path):
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", STORER, str(tmp_path / "c"), str(n)]) for n in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    cache = Cache(tmp_path / "c")
     bodies = sum(p.stat().st_size for p in (tmp_path / "c" / "bodies").glob("*/*"))
-    assert bodies <= 10_000  # the last store was a pruning one
-    assert len(cache.entries()) == 10_000 // 1020
-    newest = Request("POST", "http://box.test/ivr", {"Digits": str(Cache.PRUNE_EVERY * 2 - 1)})
-    assert cache.lookup(newest) is not None
+    indexed = cache.db.execute("SELECT sum(size) FROM entries").fetchone()[0]
+    assert indexed <= 20_000 and bodies <= 20_000
+    assert len(cache.entries()) >= 15

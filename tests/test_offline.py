@@ -61,7 +61,7 @@ def test_server_down_bundled_flow_by_path_and_digits_and_the_input_is_queued(liv
     assert [e["source"] for e in of(events, "offline")] == ["bundled", "bundled"]
     assert all(e["wait"] < CONNECT for e in of(events, "offline"))
     queued = of(events, "queued")
-    assert [q["digits"] for q in queued] == ["2"]
+    assert [q["input"]["Digits"] for q in queued] == ["2"]
     [item] = pending(tmp_path)
     assert item.id == queued[0]["id"] and item.params["Digits"] == "2" and item.params["CallSid"].startswith("CA")
 
@@ -107,7 +107,7 @@ def test_a_cached_answer_is_served_when_the_server_goes_down(live, flows, conf):
     offline = simulate(live.url("/ivr/menu"), "wait:listen dtmf:2", "--max-seconds", "10", config=config)
     assert says(offline) == ["Main menu", "Server picked two"]
     assert [e["source"] for e in of(offline, "offline")] == ["cache", "cache"]
-    assert of(offline, "queued")[0]["digits"] == "2"
+    assert of(offline, "queued")[0]["input"]["Digits"] == "2"
 
 
 def test_fallback_url_comes_first_and_the_offline_flow_last(live, flows, conf):
@@ -150,7 +150,7 @@ def test_a_server_that_hangs_up_mid_exchange_gets_the_input_again_later(flows, c
         assert dying.received >= 1
     assert of(events, "error")[0]["code"] == 11206
     assert says(events) == ["Offline menu", "Offline option two"]
-    assert [q["digits"] for q in of(events, "queued")] == ["2"]
+    assert [q["input"]["Digits"] for q in of(events, "queued")] == ["2"]
     assert [i.params["Digits"] for i in pending(tmp_path)] == ["2"]
 
 
@@ -166,14 +166,26 @@ def test_a_server_that_hangs_up_mid_exchange_gets_the_input_again_later(flows, c
     (b"<Response>" + b" " * (10 * 1024 * 1024) + b"</Response>", 11750, "limit"),
 ])
 def test_a_broken_answer_is_an_error_and_the_caller_goes_on(live, flows, conf, tmp_path, route, code, words):
+    """The server answered, however badly: as Twilio, the apology (no fallback_url here),
+    never the offline paths, and nothing is queued or resent."""
     live.routes["/ivr/menu"] = route
-    events = simulate(live.url("/ivr/menu"), "wait:listen dtmf:2", "--max-seconds", "10", config=conf())
+    events = simulate(live.url("/ivr/menu"), "wait:listen dtmf:2", "--max-seconds", "10",
+                      config=conf(flow="flows:/offline.xml"))
     error = of(events, "error")[0]
     assert error["code"] == code and words in error["message"], error
-    assert says(events) == ["Offline menu", "Offline option two"]
-    unreachable = code == 11200 and "500" in words
-    # The server got a 4xx's or a bad body's request; only what it did not get is queued.
-    assert [q["digits"] for q in of(events, "queued")] == (["2"] if unreachable else [])
+    assert says(events) == [APOLOGY]
+    assert [e["source"] for e in of(events, "offline")] == ["apology"]
+    assert of(events, "queued") == [] and pending(tmp_path) == []
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_error_means_the_origin_is_down(live, flows, conf, tmp_path, status):
+    live.routes["/ivr/menu"] = lambda rec: MENU if "Digits" not in rec.params else (status, {}, "gateway")
+    events = simulate(live.url("/ivr/menu"), "wait:listen dtmf:2", "--max-seconds", "10", config=conf())
+    assert of(events, "error")[0]["code"] == 11200 and f"HTTP {status}" in of(events, "error")[0]["message"]
+    assert says(events) == ["Main menu", "Offline option two"]
+    assert [q["input"] for q in of(events, "queued")] == [{"Digits": "2"}]
+    assert [i.input for i in pending(tmp_path)] == [{"Digits": "2"}]
 
 
 def test_an_audio_url_that_returns_html_is_refused_and_a_cached_copy_plays(live, conf, tmp_path):
@@ -221,7 +233,7 @@ def test_a_full_disk_is_reported_and_the_call_goes_on(live, tmp_path):
     messages = [e["message"] for e in of(events, "error") + of(events, "warning")]
     assert any("outbox" in m and ("full" in m or "space" in m or "unable to open" in m) for m in messages), messages
     assert any("cache" in m for m in messages), messages
-    kept = [e for e in of(events, "error") if e.get("digits") == "7"]
+    kept = [e for e in of(events, "error") if e.get("input") == {"Digits": "7"}]
     assert kept and "in memory" in kept[0]["message"]
     assert says(events)[0].startswith("Version") and says(events)[-1] == APOLOGY
 
@@ -244,7 +256,7 @@ def test_new_input_waits_behind_older_input_the_server_has_not_had_yet(live, flo
     live.start()
     events = simulate(live.url("/ivr/menu"), "wait:listen dtmf:9", "--max-seconds", "10", config=config)
     assert "waits its turn" in " ".join(e["message"] for e in of(events, "error"))
-    assert [q["digits"] for q in of(events, "queued")] == ["9"]
+    assert [q["input"]["Digits"] for q in of(events, "queued")] == ["9"]
     subprocess.run([IVRBOX, "outbox", "flush", "--config", config], capture_output=True, text=True, check=True)
     first_seen = {}
     for rec in live.requests:

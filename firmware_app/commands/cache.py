@@ -96,7 +96,8 @@ async def crawl(web, url: str, method: str, config: dict, max_documents: int = 2
         seen.add(target)
         doc_url, doc_method, extra = target
         try:
-            resp = await web.from_origin(Request(doc_method, doc_url, {**base, **dict(extra)}, headers=headers))
+            resp = await web.from_origin(Request(doc_method, doc_url, {**base, **dict(extra)}, headers=headers,
+                                                 input=dict(extra)))
             doc = parse(resp.body, resp.url)
         except (FetchError, TwimlError) as e:
             if extra and isinstance(e, FetchError) and not e.unreachable:

@@ -1,7 +1,7 @@
 """Where the box gets its TwiML and audio: HTTP, the cache, the bundled flows, the outbox."""
 
 from .bundled import BundledFlows
-from .client import FetchError, HttpClient, Request, Response
+from .client import FetchError, HttpClient, Request, Response, redact
 
 
 def build_fetcher(config: dict):
@@ -21,7 +21,9 @@ def build_fetcher(config: dict):
     except CacheError as e:
         problems.append(f"{e}; running without a cache")
     try:
-        outbox = Outbox(outbox_path(config))
+        box = config["outbox"]
+        outbox = Outbox(outbox_path(config), max_attempts=box["max_attempts"], max_age=box["max_age_days"] * 86400,
+                        retry_base=offline["probe_interval"], retry_max=box["retry_max_seconds"])
     except OutboxError as e:
         problems.append(f"{e}; undelivered input is kept in memory only")
     connect = min(server["connect_timeout"], server["timeout"])
@@ -32,4 +34,4 @@ def build_fetcher(config: dict):
         connect_timeout=connect, probe_interval=offline["probe_interval"], problems=problems)
 
 
-__all__ = ["BundledFlows", "FetchError", "HttpClient", "Request", "Response", "build_fetcher"]
+__all__ = ["BundledFlows", "FetchError", "HttpClient", "Request", "Response", "build_fetcher", "redact"]

@@ -1,17 +1,19 @@
-"""The circuit breaker: one failure marks a server down until a probe sees it back.
+"""The circuit breaker: an origin that gave no answer is down until it answers again.
 
-While a server is down, every fetch to it fails at once instead of making
-the caller wait out another connect timeout; the offline fetcher then goes
-straight to its fallbacks. A background task probes the server every
-``interval`` seconds and closes the breaker when it answers.
+While an origin (scheme, host and port) is down, every fetch to it fails at
+once instead of making the caller wait out another connect timeout; the
+offline fetcher then goes straight to its fallbacks. A background task
+probes the origin itself (its root, never the URL that failed) every
+``interval`` seconds, and any answer from the origin, the probe's or a
+live request's, closes the breaker.
 
-    >>> breaker = Breaker(probe=lambda url: ..., interval=1.0)   # doctest: +SKIP
+    >>> breaker = Breaker(probe=lambda origin: ..., interval=1.0)     # doctest: +SKIP
     >>> breaker.trip("http://127.0.0.1:8080/ivr", "connection refused")  # doctest: +SKIP
-    >>> breaker.is_open("http://127.0.0.1:8080/other")           # doctest: +SKIP
+    >>> breaker.is_open("http://127.0.0.1:8080/other")               # doctest: +SKIP
     True
 
-Breakers are per origin (scheme, host and port): a fallback_url on another
-host stays usable while the main server is down.
+Per origin, so a fallback_url on another host stays usable while the main
+server is down.
 """
 
 from __future__ import annotations
@@ -23,8 +25,22 @@ from urllib.parse import urlsplit
 
 
 def origin(url: str) -> str:
+    """scheme://host:port, credentials left out, the default port filled in.
+
+    >>> origin("https://ann:pw@Example.com/ivr?x=1")
+    'https://example.com:443'
+    >>> origin("flows:/demo/index.xml")
+    'flows:'
+    """
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    if parts.scheme not in ("http", "https"):
+        return f"{parts.scheme}:"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{'[' + host + ']' if ':' in host else host}:{port}".lower()
 
 
 class Breaker:
@@ -48,18 +64,19 @@ class Breaker:
         if key not in self.opened:
             self.opened[key] = (time.monotonic(), why)
         if key not in self._watchers or self._watchers[key].done():
-            self._watchers[key] = asyncio.get_running_loop().create_task(self._watch(key, url))
+            self._watchers[key] = asyncio.get_running_loop().create_task(self._watch(key))
 
     def close(self, url: str) -> None:
+        """The origin answered: it is up."""
         key = origin(url)
         if self.opened.pop(key, None) is not None and self.on_close:
             self.on_close(key)
 
-    async def _watch(self, key: str, url: str) -> None:
+    async def _watch(self, key: str) -> None:
         while key in self.opened:
             await asyncio.sleep(self.interval)
-            if await self.probe(url):
-                self.close(url)
+            if key in self.opened and await self.probe(key):
+                self.close(key)
 
     async def stop(self) -> None:
         for task in self._watchers.values():

@@ -9,14 +9,21 @@ folder can branch:
     >>> flows = BundledFlows(FLOWS_DIR)
     >>> flows.find("/demo/index.xml", {}).name
     'index.xml'
+
+A flow can carry its own audio: ``<Play>flows:/kiosk/welcome.wav</Play>``
+plays flows/kiosk/welcome.wav. No path, however written, leaves the folder:
+
+    >>> flows.file("/../pyproject.toml") is None
+    True
 """
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .client import FetchError, Request, Response
 
@@ -50,8 +57,19 @@ class BundledFlows:
                 return resolved
         return None
 
+    def file(self, path: str) -> Path | None:
+        """The file at PATH under the flows folder, exactly; None when there is none or it lies outside."""
+        resolved = (self.root / unquote(path).lstrip("/")).resolve()
+        return resolved if resolved.is_file() and resolved.is_relative_to(self.root) else None
+
     async def fetch(self, req: Request) -> Response:
         path = urlsplit(req.url).path
+        if req.kind == "audio":
+            found = self.file(path)
+            if found is None:
+                raise FetchError(11200, f"no bundled audio file {path!r} in {self.root}", req.url, 404)
+            kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+            return Response(req.url, 200, found.read_bytes(), {"content-type": kind})
         found = self.find(path, req.params)
         if found is None:
             raise FetchError(11200, f"no bundled flow for {path!r} in {self.root}", req.url, 404)

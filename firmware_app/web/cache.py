@@ -9,12 +9,17 @@ temporary name and renamed so a crash never leaves half a body behind.
     >>> cache.lookup(Request("GET", "http://h/a.wav", kind="audio")).fresh  # doctest: +SKIP
     True
 
-A request is keyed by method, URL and the caller's input (Digits,
-SpeechResult): not by CallSid, so every call shares the answers. Freshness
-follows Cache-Control (max-age, s-maxage, no-cache, no-store) and Expires;
-a stale entry is revalidated with If-None-Match / If-Modified-Since, and is
-kept, whatever happens to the refresh, to be served when the origin is
-unreachable. Only the server's no-store, or ``prune``, removes an entry.
+A request is keyed by method, URL and the caller's input (``Request.input``),
+not by CallSid. Who may be served an answer: a GET document or audio file,
+and any response marked ``Cache-Control: public``, is shared by every call;
+a POST document is kept for the caller it answered (``Request.caller``) and
+never served to another caller, since it may name them or their balance
+(what ``ivrbox cache warm`` fetches, for no caller, is shared).
+Freshness follows Cache-Control (max-age, s-maxage, no-cache, no-store) and
+Expires; a stale entry is revalidated with If-None-Match / If-Modified-Since,
+and is kept, whatever happens to the refresh, to be served when the origin is
+unreachable. ``max_bytes`` holds after every store, across processes: the
+least recently used entries go first, and a hit counts as a use.
 """
 
 from __future__ import annotations
@@ -29,8 +34,6 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .client import Request, Response
-
-INPUT_KEYS = ("Digits", "SpeechResult")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -65,13 +68,23 @@ def cache_dir(config: dict) -> Path:
     return Path(config["cache"]["dir"]) if config["cache"]["dir"] else default_dir()
 
 
-def request_input(params: dict[str, str]) -> dict[str, str]:
-    return {k: params[k] for k in INPUT_KEYS if k in params}
+def request_key(req: Request, shared: bool = True) -> str:
+    """The index key; a private answer's key also names the caller it was for."""
+    parts = [req.method.upper(), req.url, req.input]
+    if not shared:
+        parts.append(["caller", req.caller])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def request_key(req: Request) -> str:
-    text = json.dumps([req.method.upper(), req.url, request_input(req.params)], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+def shared(req: Request, headers: dict[str, str]) -> bool:
+    """Whether an answer may be served to any caller: GET answers unless marked private,
+    POST answers only when marked public or fetched for no caller in particular (``cache warm``)."""
+    if not req.caller:
+        return True
+    directives = {part.strip().partition("=")[0] for part in headers.get("cache-control", "").lower().split(",")}
+    if "public" in directives:
+        return True
+    return req.method.upper() == "GET" and "private" not in directives
 
 
 def expiry(headers: dict[str, str], now: float) -> float | None:
@@ -131,18 +144,16 @@ class Entry:
 
 
 class Cache:
-    PRUNE_EVERY = 100
-
     def __init__(self, root: str | Path, max_bytes: int | None = None):
         """``max_bytes`` bounds the bodies kept: a box left running on a real line
         stores one answer per distinct caller input, so it prunes as it goes."""
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self._stores = 0
         self.bodies = self.root / "bodies"
         try:
             self.bodies.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, check_same_thread=False,
+                                      timeout=10)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(SCHEMA)
@@ -162,13 +173,23 @@ class Cache:
     def lookup(self, req: Request) -> Entry | None:
         """The stored answer to this request, fresh or stale, if its body is still on disk."""
         try:
-            row = self.db.execute(f"SELECT {self.COLUMNS} FROM entries WHERE key = ?", (request_key(req),)).fetchone()
+            for key in (request_key(req), request_key(req, shared=False)):
+                row = self.db.execute(f"SELECT {self.COLUMNS} FROM entries WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    break
         except sqlite3.Error as e:
             raise CacheError(f"cache index unreadable: {e}") from None
         if row is None:
             return None
         entry = self._entry(row)
         return entry if entry.body_path.is_file() else None
+
+    def used(self, entry: Entry) -> None:
+        """ENTRY was served: it is the most recently used. A read-only index keeps its order."""
+        try:
+            self.db.execute("UPDATE entries SET used_at = ? WHERE key = ?", (time.time(), entry.key))
+        except sqlite3.Error:
+            pass
 
     def entries(self) -> list[Entry]:
         rows = self.db.execute(f"SELECT {self.COLUMNS} FROM entries ORDER BY url, method, input").fetchall()
@@ -178,19 +199,27 @@ class Cache:
         """Keep RESP as the answer to REQ unless the server said no-store. Raises CacheError."""
         now = time.time()
         expires = expiry(resp.headers, now)
-        key = request_key(req)
+        key = request_key(req, shared(req, resp.headers))
         try:
             if expires is None:
-                self.db.execute("DELETE FROM entries WHERE key = ?", (key,))
+                self.db.execute("DELETE FROM entries WHERE key IN (?, ?)", (request_key(req),
+                                                                         request_key(req, shared=False)))
+                return None
+            if self.max_bytes is not None and len(resp.body) > self.max_bytes:
                 return None
             name = self._write_body(resp.body)
-            values = (key, req.method.upper(), req.url, json.dumps(request_input(req.params), sort_keys=True),
+            values = (key, req.method.upper(), req.url, json.dumps(req.input, sort_keys=True),
                       req.kind, resp.url, json.dumps(resp.headers), name, len(resp.body), now, expires, now)
-            self.db.execute(f"INSERT OR REPLACE INTO entries ({self.COLUMNS}, used_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-            self._stores += 1
-            if self.max_bytes is not None and self._stores % self.PRUNE_EVERY == 0:
-                self.prune(max_bytes=self.max_bytes)
+            self.db.execute("BEGIN IMMEDIATE")  # one store and its eviction at a time, across processes
+            try:
+                self.db.execute(f"INSERT OR REPLACE INTO entries ({self.COLUMNS}, used_at) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                evicted = self._evict() if self.max_bytes is not None else []
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self._remove_bodies(evicted)
         except (OSError, sqlite3.Error) as e:
             raise CacheError(f"could not store {req.url} in the cache: {getattr(e, 'strerror', None) or e}") from None
         return self.lookup(req)
@@ -222,6 +251,25 @@ class Cache:
         finally:
             tmp.unlink(missing_ok=True)
         return name
+
+    def _evict(self) -> list[str]:
+        """Drop the least recently used entries until the bodies fit max_bytes; returns their body names."""
+        total = self.db.execute("SELECT coalesce(sum(size), 0) FROM entries").fetchone()[0]
+        evicted = []
+        if total <= self.max_bytes:
+            return evicted
+        for key, size, body in self.db.execute("SELECT key, size, body FROM entries ORDER BY used_at").fetchall():
+            self.db.execute("DELETE FROM entries WHERE key = ?", (key,))
+            evicted.append(body)
+            total -= size
+            if total <= self.max_bytes:
+                break
+        return evicted
+
+    def _remove_bodies(self, names: list[str]) -> None:
+        for name in names:
+            if self.db.execute("SELECT 1 FROM entries WHERE body = ? LIMIT 1", (name,)).fetchone() is None:
+                (self.bodies / name[:2] / name).unlink(missing_ok=True)
 
     def prune(self, older_than: float | None = None, max_bytes: int | None = None) -> tuple[int, int]:
         """Drop entries unused for OLDER_THAN seconds, then the least recently used past MAX_BYTES,

@@ -1,13 +1,20 @@
-"""Fetches TwiML and audio over HTTP the way Twilio's webhooks do.
+"""Fetches TwiML and audio over HTTP the way Twilio's webhooks do, on aiohttp.
 
     >>> client = HttpClient(auth_token="secret")
     >>> resp = await client.fetch(Request("POST", "http://127.0.0.1:8080/ivr", {"Digits": "1"}))  # doctest: +SKIP
 
 Every request is signed with X-Twilio-Signature. Redirects (3xx) are
 followed with a GET that does not resend the parameters, as the seed page
-says. Failures raise FetchError carrying Twilio's error code. The socket
-work runs in a thread with one deadline for the whole exchange, so a server
-that trickles bytes cannot hold a call longer than the timeout.
+says. Failures raise FetchError carrying Twilio's error code. One deadline
+covers the whole exchange (connect, status line, headers, body, every
+redirect), so a server that trickles bytes cannot hold a call longer than
+the timeout; the body is read in chunks and cut at its size limit.
+
+A request may carry a cookie jar (``Request.jar``): the cookies it holds go
+out with the request, and cookies the server sets come back into it, as
+Twilio keeps one jar per call. Credentials in the URL
+(``https://user:pass@host/``) are sent as HTTP Basic auth; ``redact`` hides
+the password wherever a URL is shown.
 
 Anything with ``async fetch(Request) -> Response`` can stand in for this
 client; the cache and the outbox wrap it that way.
@@ -16,12 +23,14 @@ client; the cache and the outbox wrap it that way.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import socket
-import ssl
-import time
+import ipaddress
+import os
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
+
+import aiohttp
+import idna
+from yarl import URL
 
 from .. import __version__
 from .signature import sign
@@ -29,6 +38,9 @@ from .signature import sign
 TWIML_LIMIT = 64 * 1024
 AUDIO_LIMIT = 16 * 1024 * 1024
 REDIRECT_LIMIT = 10
+GATEWAY_DOWN = (502, 503, 504)
+# What a browser leaves alone in a path or query: the reserved characters and existing %XX escapes.
+URL_SAFE = "/%:@!$&'()*+,;=-._~?"
 
 
 @dataclass
@@ -38,6 +50,11 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     kind: str = "twiml"  # twiml | audio | callback
     headers: dict[str, str] = field(default_factory=dict)
+    # The caller's input among the params (a gather's result), named by whoever
+    # builds the request: the web layer keys, queues and lists it without knowing the names.
+    input: dict[str, str] = field(default_factory=dict)
+    caller: str = ""  # whose call: a private cached answer is only served back to the same caller
+    jar: aiohttp.CookieJar | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -53,17 +70,84 @@ class Response:
 
 
 class FetchError(Exception):
+    """A failed fetch with Twilio's error code. ``status`` is the HTTP status when one came back."""
+
     def __init__(self, code: int, message: str, url: str, status: int | None = None):
+        url = redact(url)
         super().__init__(f"{code}: {message} ({url})")
         self.code, self.message, self.url, self.status = code, message, url, status
 
     @property
-    def unreachable(self) -> bool:
-        """DNS failure, refused connection, timeout or 5xx: the origin is down, not wrong."""
-        return self.code == 11205 or (self.status is not None and self.status >= 500)
+    def down(self) -> bool:
+        """The origin is down: no answer at all (DNS, refused, reset, timeout), a gateway's
+        502/503/504, or an answer too slow to finish within the deadline."""
+        return self.status in GATEWAY_DOWN or self.code in (11205, 11206, 11220) and (
+            self.status is None or self.code == 11205)
+
+    @property
+    def undelivered(self) -> bool:
+        """The server may not have the request: no status line came back, or a gateway answered."""
+        return self.status in GATEWAY_DOWN or (self.status is None and self.code in (11205, 11206, 11220))
+
+    # The name the rest of the box has used for "no answer": kept for the callers outside web/.
+    unreachable = down
+
+
+def redact(url: str) -> str:
+    """URL with its password hidden.
+
+    >>> redact("https://ann:s3cret@example.com/ivr")
+    'https://ann:***@example.com/ivr'
+    >>> redact("https://example.com/ivr")
+    'https://example.com/ivr'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"))
+
+
+def browser_url(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
+    """The URL as a browser sends it: no fragment, no credentials (returned as Basic auth),
+    an IDNA host, a percent-encoded path and query. Raises ValueError when it cannot be built.
+
+    >>> browser_url("http://ann:pw@bücher.example/menü/a b?x=ä#top")[0]
+    'http://xn--bcher-kva.example/men%C3%BC/a%20b?x=%C3%A4'
+    >>> browser_url("http://[::1]:8080/ivr")[0]
+    'http://[::1]:8080/ivr'
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port  # raises ValueError for a port out of range or not a number
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"no host in {url!r}")
+    if ":" in host:
+        host = f"[{ipaddress.IPv6Address(host.split('%')[0]).compressed}]"
+    else:
+        try:
+            host = idna.encode(host, uts46=True).decode()
+        except idna.IDNAError as e:
+            raise ValueError(f"bad host name {parts.hostname!r}: {e}") from None
+    netloc = host if port is None else f"{host}:{port}"
+    path = quote(parts.path or "/", safe=URL_SAFE)
+    query = quote(parts.query, safe=URL_SAFE + "[]")
+    auth = None
+    if parts.username is not None:
+        from urllib.parse import unquote
+
+        auth = aiohttp.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+    return urlunsplit((parts.scheme, netloc, path, query, "")), auth
 
 
 def with_query(url: str, params: dict[str, str]) -> str:
+    """URL with PARAMS appended to its query string, its #fragment dropped first.
+
+    >>> with_query("http://h/ivr?a=1#top", {"Digits": "2"})
+    'http://h/ivr?a=1&Digits=2'
+    """
+    url = url.partition("#")[0]
     if not params:
         return url
     return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
@@ -74,81 +158,85 @@ class HttpClient:
         self.auth_token = auth_token
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # Cookies live in each call's jar (Request.jar), never in the shared session.
+            self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def fetch(self, req: Request) -> Response:
-        return await asyncio.get_running_loop().run_in_executor(None, self.fetch_blocking, req)
-
-    def fetch_blocking(self, req: Request) -> Response:
-        deadline = time.monotonic() + self.timeout
         limit = AUDIO_LIMIT if req.kind == "audio" else TWIML_LIMIT
         method, url, params = req.method, req.url, dict(req.params)
-        for _ in range(REDIRECT_LIMIT + 1):
-            resp = self._exchange(method, url, params, req.headers, deadline, limit)
-            location = resp.headers.get("location")
-            if resp.status in (301, 302, 303, 307, 308) and location:
-                method, url, params = "GET", urljoin(url, location), {}
-                continue
-            if resp.status >= 400:
-                raise FetchError(11200, f"HTTP {resp.status} from the server", url, resp.status)
-            return resp
+        progress = {"status": None}
+        try:
+            async with asyncio.timeout(self.timeout):
+                for _ in range(REDIRECT_LIMIT + 1):
+                    resp = await self._exchange(method, url, params, req, limit, progress)
+                    location = resp.headers.get("location")
+                    if resp.status in (301, 302, 303, 307, 308) and location:
+                        method, url, params = "GET", urljoin(url, location), {}
+                        progress["status"] = None
+                        continue
+                    if resp.status >= 400:
+                        raise FetchError(11200, f"HTTP {resp.status} from the server", url, resp.status)
+                    return resp
+        except TimeoutError:
+            if progress["status"] is None:
+                raise FetchError(11205, f"no response within {self.timeout:g} s", url) from None
+            raise FetchError(11205, f"no complete response within {self.timeout:g} s", url,
+                             progress["status"]) from None
         raise FetchError(11215, f"more than {REDIRECT_LIMIT} redirects", req.url)
 
-    def _exchange(self, method, url, params, extra_headers, deadline, limit) -> Response:
-        parts = urlsplit(url)
+    async def _exchange(self, method, url, params, req: Request, limit: int, progress: dict) -> Response:
         try:
-            port = parts.port
+            target, auth = browser_url(url)
         except ValueError as e:
-            raise FetchError(11100, f"invalid URL {url!r}: {e}", url) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchError(11100, f"not an http(s) URL: {url!r}", url)
+            raise FetchError(11100, f"invalid URL {redact(url)!r}: {e}", url) from None
+        headers = {"User-Agent": f"ivrbox/{__version__} (TwilioProxy/1.1)", "Accept": "*/*", **req.headers}
         body = None
-        headers = {"User-Agent": f"ivrbox/{__version__} (TwilioProxy/1.1)", "Accept": "*/*", **extra_headers}
         if method == "POST":
             body = urlencode(params).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
-            target = url
         else:
-            target, params = with_query(url, params), {}
+            target, params = with_query(target, params), {}
         if self.auth_token:
             headers["X-Twilio-Signature"] = sign(self.auth_token, target, params)
-        remaining = deadline - time.monotonic()
-        conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(parts.hostname, port, timeout=min(self.connect_timeout, remaining))
-        path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
+        address = URL(target, encoded=True)
+        cookies = req.jar.filter_cookies(address) if req.jar is not None else None
+        host = urlsplit(target).hostname
         try:
-            try:
-                conn.connect()
-            except socket.gaierror as e:
-                raise FetchError(11205, f"DNS lookup of {parts.hostname} failed: {e.strerror}", url) from None
-            except (TimeoutError, socket.timeout):
-                raise FetchError(11205, f"connecting timed out after {self.connect_timeout:g} s", url) from None
-            except ssl.SSLError as e:
-                raise FetchError(11220, f"TLS handshake failed: {e.reason}", url) from None
-            except OSError as e:
-                raise FetchError(11205, f"connection failed: {e.strerror or e}", url) from None
-            sock = conn.sock  # the response takes the connection's socket; keep ours to set deadlines on
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            chunks, size = [], 0
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                sock.settimeout(left)
-                chunk = resp.read1(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    raise FetchError(11750, f"response body over the {limit // 1024} KiB limit", url, resp.status)
-                chunks.append(chunk)
-            return Response(url, resp.status, b"".join(chunks), {k.lower(): v for k, v in resp.getheaders()})
-        except (TimeoutError, socket.timeout):
-            raise FetchError(11205, f"no complete response within {self.timeout:g} s", url) from None
-        except ssl.SSLError as e:
-            raise FetchError(11220, f"TLS failed mid-exchange: {e.reason}", url) from None
-        except (http.client.HTTPException, OSError) as e:
-            raise FetchError(11206, f"HTTP protocol error: {type(e).__name__} {e}", url) from None
-        finally:
-            conn.close()
+            async with self._open().request(method, address, data=body, headers=headers, auth=auth,
+                                            cookies=cookies, allow_redirects=False) as resp:
+                progress["status"] = resp.status
+                if req.jar is not None:
+                    req.jar.update_cookies(resp.cookies, resp.url)
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > limit:
+                        raise FetchError(11750, f"response body over the {limit // 1024} KiB limit", url,
+                                         resp.status)
+                    chunks.append(chunk)
+                return Response(url, resp.status, b"".join(chunks), {k.lower(): v for k, v in resp.headers.items()})
+        except aiohttp.InvalidURL as e:
+            raise FetchError(11100, f"invalid URL {redact(url)!r}: {e}", url) from None
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as e:
+            raise FetchError(11220, f"TLS failed: {e}", url, progress["status"]) from None
+        except aiohttp.ConnectionTimeoutError:
+            raise FetchError(11205, f"connecting timed out after {self.connect_timeout:g} s", url) from None
+        except aiohttp.ClientConnectorDNSError as e:
+            raise FetchError(11205, f"DNS lookup of {host} failed: {e.os_error.strerror or e}", url) from None
+        except aiohttp.ClientConnectorError as e:
+            why = os.strerror(e.os_error.errno) if e.os_error.errno else str(e.os_error)
+            raise FetchError(11205, f"connection failed: {why}", url) from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise FetchError(11206, f"HTTP protocol error: {type(e).__name__} {e}", url, progress["status"]) from None

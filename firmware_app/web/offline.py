@@ -1,25 +1,26 @@
 """The offline-first fetcher: the caller always gets a document, and no input is lost.
 
 It wraps the HTTP client with the cache, the circuit breaker and the outbox.
-A TwiML fetch that fails (the server unreachable, an HTTP error, a body that
-is not TwiML) is answered, in order, by:
+What happens when a TwiML fetch fails depends on whether the server got it:
 
-1. ``fallback_url``, posted ErrorCode and ErrorUrl as Twilio does;
-2. the cached answer to the same request (method, URL, Digits/SpeechResult);
-3. the bundled flow at the same path: http://host/ivr/menu with Digits=2 is
-   flows/ivr/menu/2.xml, else flows/ivr/menu.xml, else flows/ivr/menu/index.xml;
-4. the configured offline flow (``[offline] flow``), only when the server
-   could not be reached: it tells callers the service is down;
-5. an apology and a hang-up.
+- **the origin is down** (no answer at all, or a gateway's 502/503/504): the
+  request's input goes to the outbox, and the caller gets, in order,
+  ``fallback_url``, the cached answer to the same request, the bundled flow
+  at the same path (http://host/ivr/menu with Digits=2 is
+  flows/ivr/menu/2.xml, else flows/ivr/menu.xml), the configured offline flow;
+- **the server answered** (any other status, 500 included, or a body that is
+  not TwiML): as Twilio, ``fallback_url``, then the apology. Nothing is queued.
 
-An action request (one carrying Digits or SpeechResult) that the server did
-not get goes to the outbox first, and is replayed when the server is back.
-Network attempts for one document share one budget, the connect timeout,
-so the caller never waits longer than that in silence.
+Input waits only behind older input for the same origin (scheme, host,
+port), and only while that origin is down. Network attempts for one
+document share one budget, the connect timeout, so the caller never waits
+longer than that in silence.
 
     >>> web = OfflineFetcher(HttpClient(), cache=Cache(d), outbox=Outbox(p))   # doctest: +SKIP
-    >>> resp = await web.fetch(Request("POST", "http://127.0.0.1:9/ivr/menu", {"Digits": "2"}))  # doctest: +SKIP
-    >>> [n["event"] for n in resp.notes]                                         # doctest: +SKIP
+    >>> call = web.for_call("CA123", caller="+15550100")                     # doctest: +SKIP
+    >>> resp = await call.fetch(Request("POST", "http://127.0.0.1:9/ivr/menu", {"Digits": "2"},
+    ...                                 input={"Digits": "2"}))              # doctest: +SKIP
+    >>> [n["event"] for n in resp.notes]                                     # doctest: +SKIP
     ['error', 'queued', 'offline']
 
 What happened on the way is in the response's ``notes``: event dicts the call
@@ -29,17 +30,23 @@ emits (error, warning, queued, offline), since the caller's path changed.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from ..twiml.parse import TwimlError, parse
-from .breaker import Breaker
+from .breaker import Breaker, origin
 from .bundled import BundledFlows
-from .cache import Cache, CacheError, request_input
-from .client import FetchError, Request, Response
+from .cache import Cache, CacheError
+from .client import FetchError, Request, Response, redact
 from .outbox import REPLAY_HEADER, TOKEN_HEADER, Outbox, OutboxError, iso
+
+log = logging.getLogger(__name__)
 
 APOLOGY = (b"<Response><Say>We are sorry, an application error has occurred. Goodbye.</Say>"
            b"<Hangup/></Response>")
@@ -51,14 +58,28 @@ class Served(Response):
     notes: list[dict] = field(default_factory=list)
 
 
-def unanswered(e: Exception) -> bool:
-    """No HTTP answer came back: the origin is down, or the connection broke mid-exchange
-    (the server may or may not have the request; a replay carries the same request id)."""
-    return isinstance(e, FetchError) and (e.unreachable or e.code in (11206, 11220))
+def down(e: Exception) -> bool:
+    return isinstance(e, FetchError) and e.down
 
 
 def error_note(e: Exception, url: str) -> dict:
-    return {"event": "error", "code": getattr(e, "code", 0), "message": getattr(e, "message", str(e)), "url": url}
+    return {"event": "error", "code": getattr(e, "code", 0), "message": getattr(e, "message", str(e)),
+            "url": redact(url)}
+
+
+class CallFetcher:
+    """One call's view of the fetcher: its own cookie jar, as Twilio keeps one per call,
+    and the caller the cache keeps private answers for. Close it when the call ends."""
+
+    def __init__(self, web: OfflineFetcher, call_sid: str, caller: str = ""):
+        self.web, self.call_sid, self.caller = web, call_sid, caller
+        self.jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies from IP-address hosts
+
+    async def fetch(self, req: Request) -> Response:
+        return await self.web.fetch(replace(req, jar=self.jar, caller=req.caller or self.caller))
+
+    async def close(self) -> None:
+        self.jar.clear()
 
 
 class OfflineFetcher:
@@ -73,13 +94,20 @@ class OfflineFetcher:
         self.fallback_url = fallback_url
         self.offline_flow = offline_flow
         self.connect_timeout = connect_timeout
-        self.breaker = Breaker(self._probe, probe_interval, on_close=lambda _: self._flush_soon())
+        self.probe_interval = probe_interval
+        self.breaker = Breaker(self._probe, probe_interval, on_close=self._flush_soon)
         self.unsaved: list[Request] = []      # action requests the outbox could not store, ready to send
         self.problems = [{"event": "error", "code": 0, "message": p} for p in problems]
-        self._flush_lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._retrier: asyncio.Task | None = None
+
+    def for_call(self, call_sid: str, caller: str = "") -> CallFetcher:
+        return CallFetcher(self, call_sid, caller)
 
     async def fetch(self, req: Request) -> Response:
+        if self._retrier is None and (self.outbox is not None or self.unsaved):
+            self._retrier = asyncio.get_running_loop().create_task(self._retry_forever())
         if req.kind == "twiml":
             return await self._twiml(req)
         if req.kind == "audio":
@@ -88,34 +116,42 @@ class OfflineFetcher:
 
     async def close(self) -> None:
         await self.breaker.stop()
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._retrier] if self._retrier else [])]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *([self._retrier] if self._retrier else []), return_exceptions=True)
+        for client in {id(self.web): self.web, id(self.quick): self.quick}.values():
+            if hasattr(client, "close"):
+                await client.close()
+
+    def _take_problems(self) -> list[dict]:
+        notes, self.problems = self.problems, []
+        return notes
 
     # TwiML: the caller is waiting
 
     async def _twiml(self, req: Request) -> Served:
-        notes, self.problems = self.problems, []
+        notes = self._take_problems()
         deadline = time.monotonic() + self.connect_timeout
         started = time.monotonic()
-        action = bool(request_input(req.params))
-        if TOKEN_HEADER not in req.headers and not req.url.startswith("flows:"):
+        bundled = req.url.startswith("flows:")
+        action = bool(req.input) and not bundled
+        if not bundled and TOKEN_HEADER not in req.headers:
             req = replace(req, headers={**req.headers, TOKEN_HEADER: uuid.uuid4().hex})
-        waiting = self._backlog() if action else 0
+        waiting = self._backlog(req.url) if action else 0
         if waiting and not self.breaker.is_open(req.url):
-            # The server gets the earlier input first; this caller waits for that only so long.
-            await asyncio.wait([self._flush_now()], timeout=self.connect_timeout / 2)
-            waiting = self._backlog()
+            # The origin gets its earlier input first; this caller waits for that only so long.
+            await asyncio.wait([self._flush_now(req.url)], timeout=self.connect_timeout / 2)
+            waiting = self._backlog(req.url)
         try:
             if waiting:
-                raise FetchError(11205, f"{waiting} earlier request(s) not delivered yet; "
+                raise FetchError(11205, f"{waiting} earlier request(s) for this server not delivered yet; "
                                  "this one waits its turn in the outbox", req.url)
             resp = await self._from_origin(req, self.quick, check_twiml, notes, deadline)
             return Served(resp.url, resp.status, resp.body, resp.headers, notes)
         except (FetchError, TwimlError) as e:
             failed = e
         notes.append(error_note(failed, req.url))
-        if action and unanswered(failed):
+        if action and isinstance(failed, FetchError) and failed.undelivered:
             await self._queue(req, notes)
         for source, attempt in self._fallbacks(req, failed, notes, deadline):
             try:
@@ -127,7 +163,7 @@ class OfflineFetcher:
                 break
         else:
             source, resp = "apology", Response(req.url, 200, APOLOGY, {"content-type": "text/xml"})
-        notes.append({"event": "offline", "source": source, "url": resp.url, "for": req.url,
+        notes.append({"event": "offline", "source": source, "url": redact(resp.url), "for": redact(req.url),
                       "wait": round(time.monotonic() - started, 3)})
         return Served(resp.url, 200, resp.body, resp.headers, notes)
 
@@ -135,16 +171,16 @@ class OfflineFetcher:
         if self.fallback_url and req.url != self.fallback_url:
             params = {**req.params, "ErrorCode": str(failed.code), "ErrorUrl": req.url}
             # The designated fallback is always tried, breaker or not: the shared deadline bounds it.
-            yield "fallback", self._from_origin(Request("POST", self.fallback_url, params), self.quick,
-                                                check_twiml, notes, deadline, guarded=False)
+            fallback = replace(req, method="POST", url=self.fallback_url, params=params, input={}, headers={})
+            yield "fallback", self._from_origin(fallback, self.quick, check_twiml, notes, deadline, guarded=False)
+        if not down(failed):
+            return  # the server answered: Twilio's path is the fallback_url, then the apology
         yield "cache", self._cached(req)
         if not req.url.startswith("flows:"):
             yield "bundled", self._bundled(req)
-        # The offline flow tells callers the service is down and their input is kept:
-        # true only when the server could not be reached, not when it answered wrongly.
-        if self.offline_flow and req.url != self.offline_flow and unanswered(failed):
-            yield "offline_flow", self._from_origin(Request("POST", self.offline_flow, req.params), self.quick,
-                                                    check_twiml, notes, deadline)
+        if self.offline_flow and req.url != self.offline_flow:
+            offline = replace(req, method="POST", url=self.offline_flow, input={}, headers={})
+            yield "offline_flow", self._from_origin(offline, self.quick, check_twiml, notes, deadline)
 
     async def _cached(self, req: Request) -> Response | None:
         entry = self.cache.lookup(req) if self.cache else None
@@ -152,6 +188,7 @@ class OfflineFetcher:
             return None
         resp = entry.response()
         check_twiml(resp)
+        self.cache.used(entry)
         return resp
 
     async def _bundled(self, req: Request) -> Response | None:
@@ -162,23 +199,21 @@ class OfflineFetcher:
         check_twiml(resp)
         return resp
 
-    # Audio: a stale copy beats silence
+    # Audio: a stale copy beats silence; a failing file never marks its origin down
 
     async def _audio(self, req: Request) -> Response:
-        notes, self.problems = self.problems, []
+        notes = self._take_problems()
         try:
             resp = await self._from_origin(req, self.web, check_audio, notes, None)
             return Served(resp.url, resp.status, resp.body, resp.headers, notes)
         except FetchError as e:
             failed = e
-        try:
-            entry = self.cache.lookup(req) if self.cache else None
-        except CacheError as e:
-            notes.append({"event": "warning", "message": str(e)})
-            entry = None
+        entry = self._lookup(req, notes)
         if entry is None:
             raise failed
-        notes += [error_note(failed, req.url), {"event": "offline", "source": "cache", "url": req.url, "for": req.url}]
+        self.cache.used(entry)
+        notes += [error_note(failed, req.url),
+                  {"event": "offline", "source": "cache", "url": redact(req.url), "for": redact(req.url)}]
         resp = entry.response()
         return Served(resp.url, 200, resp.body, resp.headers, notes)
 
@@ -192,19 +227,30 @@ class OfflineFetcher:
         resp = await self._from_origin(req, self.web, check, notes, None)
         return Served(resp.url, resp.status, resp.body, resp.headers, notes)
 
+    def _lookup(self, req: Request, notes: list[dict]):
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.lookup(req)
+        except CacheError as e:
+            self._cache_failed(e, notes)
+            return None
+
+    def _cache_failed(self, e: CacheError, notes: list[dict]) -> None:
+        """A full or read-only disk: say so once, then run without the cache."""
+        self.cache = None
+        notes.append({"event": "warning", "message": f"{e}; the cache is bypassed from now on"})
+        log.warning("%s; the cache is bypassed from now on", e)
+
     async def _from_origin(self, req: Request, client, check, notes: list[dict], deadline: float | None,
                            guarded: bool = True) -> Response:
         if req.url.startswith("flows:"):
             resp = await self.flows.fetch(req)
             check(resp)
             return resp
-        entry = None
-        if self.cache:
-            try:
-                entry = self.cache.lookup(req)
-            except CacheError as e:
-                notes.append({"event": "warning", "message": str(e)})
-        if entry and entry.fresh and req.method == "GET" and not request_input(req.params):
+        entry = self._lookup(req, notes)
+        if entry and entry.fresh and req.method == "GET" and not req.input:
+            self.cache.used(entry)
             return entry.response()
         if guarded and self.breaker.is_open(req.url):
             raise FetchError(11205, self.breaker.why(req.url), req.url)
@@ -213,24 +259,32 @@ class OfflineFetcher:
         try:
             resp = await self._timed(client, req, deadline)
         except FetchError as e:
-            if unanswered(e):
-                self.breaker.trip(req.url, e.message)
+            self._saw(req, e)
             raise
+        self.breaker.close(req.url)
         if resp.status == 304:
             if entry is None:
                 raise FetchError(11200, "HTTP 304 for a request the box has no copy of", req.url, 304)
             try:
                 entry = self.cache.refresh(entry, resp)
             except CacheError as e:
-                notes.append({"event": "warning", "message": str(e)})
+                self._cache_failed(e, notes)
             return entry.response()
         check(resp)
         if self.cache:
             try:
                 await asyncio.to_thread(self.cache.store, req, resp)  # hashes and writes the body
             except CacheError as e:
-                notes.append({"event": "warning", "message": str(e)})
+                self._cache_failed(e, notes)
         return resp
+
+    def _saw(self, req: Request, e: FetchError) -> None:
+        """What a failure says about the origin: an HTTP answer means it is up; no answer, that
+        it is down, unless the request was for audio or a callback (that URL's own failure)."""
+        if e.status is not None and not e.down:
+            self.breaker.close(req.url)
+        elif e.down and req.kind == "twiml":
+            self.breaker.trip(req.url, e.message)
 
     async def _timed(self, client, req: Request, deadline: float | None) -> Response:
         if deadline is None:
@@ -249,68 +303,99 @@ class OfflineFetcher:
         if self.breaker.is_open(req.url):
             raise FetchError(11205, self.breaker.why(req.url), req.url)
         try:
-            return await self.web.fetch(req)
+            resp = await self.web.fetch(req)
         except FetchError as e:
-            # A slow partialResultCallback endpoint says nothing about the TwiML server.
-            if unanswered(e) and req.kind != "callback":
-                self.breaker.trip(req.url, e.message)
+            self._saw(req, e)
             raise
+        self.breaker.close(req.url)
+        return resp
 
-    async def _probe(self, url: str) -> bool:
+    async def _probe(self, key: str) -> bool:
+        """Ask the origin itself, never the URL that failed: any answer but a gateway's says it is up."""
         try:
-            await self.quick.fetch(Request("GET", url, {}, kind="callback", headers={"X-Ivrbox-Probe": "1"}))
+            await self.quick.fetch(Request("GET", key + "/", {}, kind="callback", headers={"X-Ivrbox-Probe": "1"}))
         except FetchError as e:
-            return not unanswered(e)
+            return not e.down
         except Exception:  # the probe must keep watching whatever goes wrong
             return False
         return True
 
     # The outbox
 
-    def _backlog(self) -> int:
-        return len(self.unsaved) + (self.outbox.count() if self.outbox else 0)
+    def _backlog(self, url: str) -> int:
+        key = origin(url)
+        stored = 0
+        if self.outbox is not None:
+            try:
+                stored = self.outbox.count(key)
+            except Exception:  # an unreadable outbox holds nothing back
+                stored = 0
+        return stored + sum(origin(r.url) == key for r in self.unsaved)
 
     async def _queue(self, req: Request, notes: list[dict]) -> None:
-        what = {k: v for k, v in (("digits", req.params.get("Digits")), ("speech", req.params.get("SpeechResult")))
-                if v is not None}
+        shown = {"url": redact(req.url), "input": req.input}
         if self.outbox is not None:
             try:
                 # put() returns once the row is on disk: an fsync, too slow for the audio loop on an SD card
                 item = await asyncio.to_thread(self.outbox.put, req)
-                notes.append({"event": "queued", "id": item.id, "url": req.url, **what})
+                notes.append({"event": "queued", "id": item.id, **shown})
                 return
             except OutboxError as e:
                 problem = str(e)
         else:
             problem = "no outbox (it could not be opened)"
-        self.unsaved.append(replace(req, kind="callback", headers={**req.headers, REPLAY_HEADER: iso(time.time())}))
-        notes.append({"event": "error", "code": 0, "url": req.url, **what,
+        held = replace(req, kind="callback", jar=None, headers={**req.headers, REPLAY_HEADER: iso(time.time())})
+        self.unsaved.append(held)
+        log.warning("%s; holding in memory until the server is back: %s %s %s", problem, req.method,
+                    redact(req.url), json.dumps(req.params))
+        notes.append({"event": "error", "code": 0, **shown, "params": req.params,
                       "message": f"{problem}; the request is kept in memory only until the server is back"})
 
-    def _flush_soon(self) -> None:
-        if self.unsaved or self.outbox:
-            self._flush_now()
+    def _flush_soon(self, key: str) -> None:
+        self._flush_now(key)
 
-    def _flush_now(self) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(self.flush())
+    def _flush_now(self, url: str | None = None) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(self.flush(url))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def flush(self) -> int:
-        """Deliver what the server missed, oldest first. Returns how many were delivered."""
-        async with self._flush_lock:
+    async def _retry_forever(self) -> None:
+        """Deliver what waits for origins that are not known down and whose backoff is over."""
+        while True:
+            await asyncio.sleep(self.probe_interval)
+            try:
+                await self.flush(due_only=True)
+            except Exception as e:  # a broken disk must not stop the retries of what is in memory
+                log.warning("outbox retry failed: %s", e)
+
+    def _origins(self, due_only: bool) -> list[str]:
+        keys = list(dict.fromkeys(origin(r.url) for r in self.unsaved))
+        if self.outbox is not None:
+            keys += [k for k in self.outbox.origins(due_only) if k not in keys]
+        return [k for k in keys if k not in self.breaker.opened]
+
+    async def flush(self, url: str | None = None, due_only: bool = False) -> int:
+        """Deliver what the server missed, oldest first per origin. Returns how many were delivered."""
+        keys = [origin(url)] if url else self._origins(due_only)
+        sent = 0
+        for key in keys:
+            sent += await self._flush_origin(key)
+        return sent
+
+    async def _flush_origin(self, key: str) -> int:
+        async with self._locks.setdefault(key, asyncio.Lock()):
             sent = 0
-            while self.unsaved:
+            for req in [r for r in self.unsaved if origin(r.url) == key]:
                 try:
-                    await self._send(self.unsaved[0])
+                    await self._send(req)
                 except FetchError as e:
-                    if unanswered(e):
+                    if e.undelivered:
                         return sent
-                self.unsaved.pop(0)
+                self.unsaved.remove(req)
                 sent += 1
             if self.outbox is not None:
-                sent += (await self.outbox.deliver(self))[0]
+                sent += (await self.outbox.deliver(self, only=key))[0]
             return sent
 
 
