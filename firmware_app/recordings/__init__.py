@@ -27,7 +27,7 @@ async def deliver_durably(web, request, warn=lambda message: None) -> None:
     if outbox is not None:
         try:
             await asyncio.to_thread(outbox.put, request)
-            await web.flush()
+            await web.flush(request.url)
             return
         except Exception as e:          # noqa: BLE001 - the outbox's own errors; fall back to one try
             warn(f"could not queue the callback to {request.url}: {e}; trying it once")

@@ -122,4 +122,4 @@ class Transcriber:
         self.done.append({"transcription_sid": sid, "recording_sid": job.recording_sid, "status": status,
                           "text": text})
         del self.done[:-20]
-        await self.deliver(Request("POST", job.callback, params, kind="callback"))
+        await self.deliver(Request("POST", job.callback, params, kind="callback", input={"TranscriptionText": text}))
