@@ -1,0 +1,91 @@
+"""The call's side of one <Record>: fed by the frame pump, read by the verb.
+
+The frame pump hands every caller frame to ``feed`` (with the DTMF
+detector's verdict), every key to ``digit`` and the caller's hang-up to
+``hung_up``; the <Record> verb reads ``next`` (keys, speech edges, the
+hang-up) and ``silence``, and ends with ``finish``, which cuts, trims and
+stores the audio off the event loop.
+
+    >>> session = RecordSession(recordings, sleep, call_sid=..., caller=..., called=...)  # doctest: +SKIP
+    >>> ev = await session.next(timeout=5.0)                                            # doctest: +SKIP
+    >>> saved = await session.finish(trim=True)       # None: the caller never spoke   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ..twiml.channel import Input
+from .store import Recording, new_sid
+from .take import Take
+
+
+@dataclass
+class Saved:
+    """A stored recording, as the verb reports it."""
+
+    sid: str
+    url: str
+    duration: float
+
+
+class RecordSession:
+    def __init__(self, recordings, sleep, *, call_sid: str, caller: str, called: str,
+                 aggressiveness: int = 2, hangover_ms: int = 300):
+        self.recordings = recordings
+        self.sleep = sleep                              # the call clock's sleep
+        self.call_sid, self.caller, self.called = call_sid, caller, called
+        self.sid = new_sid("RE")
+        self.take = Take(recordings.store.dir / f"{self.sid}.raw", aggressiveness=aggressiveness,
+                         hangover_ms=hangover_ms)
+        self.queue: asyncio.Queue[Input] = asyncio.Queue()
+        self.gone = False
+        self._speaking = False
+
+    @property
+    def seconds(self) -> float:
+        return self.take.seconds
+
+    @property
+    def silence(self) -> float:
+        return self.take.silence
+
+    def feed(self, frame: bytes, tone: bool) -> None:
+        if self.gone:
+            return
+        self.take.feed(frame, tone)
+        if self.take.vad.speaking != self._speaking:
+            self._speaking = self.take.vad.speaking
+            self.queue.put_nowait(Input("speech_start" if self._speaking else "speech_end"))
+
+    def digit(self, key: str) -> None:
+        self.queue.put_nowait(Input("digit", key))
+
+    def hung_up(self) -> None:
+        if not self.gone:
+            self.gone = True
+            self.queue.put_nowait(Input("hangup"))
+
+    async def next(self, timeout: float | None) -> Input | None:
+        """The next input, or None once TIMEOUT call seconds pass without one."""
+        if not self.queue.empty() or timeout is None:
+            return await self.queue.get()
+        get = asyncio.ensure_future(self.queue.get())
+        sleep = asyncio.ensure_future(self.sleep(timeout))
+        done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return get.result() if get in done else None
+
+    async def finish(self, trim: bool) -> Saved | None:
+        """Store the recording; None when the caller never spoke (an empty recording)."""
+        pcm = await asyncio.to_thread(self.take.finish, trim)
+        if pcm is None:
+            return None
+        rec: Recording = await asyncio.to_thread(self.recordings.store.save, pcm, call_sid=self.call_sid,
+                                                 caller=self.caller, called=self.called, sid=self.sid)
+        return Saved(rec.sid, self.recordings.url(rec.sid), rec.duration)
+
+    def discard(self) -> None:
+        self.take.discard()
