@@ -74,7 +74,7 @@ async def one_call(web, config, tts, script="", max_seconds=8.0) -> tuple[float 
             first.append(time.monotonic() - started)
 
     line = SimLine(script=script, max_seconds=max_seconds, tts=tts)
-    call = Call(line, config, web=web, tts=tts, sinks=[sink])
+    call = Call(line, config, fetcher=web, tts=tts, sinks=[sink])
     await call.run(await line.wait_for_call())
     return (first[0] if first else None), events
 

@@ -60,7 +60,7 @@ class TimedFetcher:
 
 async def one_call(config, tts, script=SCRIPT):
     line = TimedLine(script=script, tts=tts)
-    call = Call(line, config, web=TimedFetcher(build_fetcher(config), line), tts=tts)
+    call = Call(line, config, fetcher=TimedFetcher(build_fetcher(config), line), tts=tts)
     wall, cpu = time.perf_counter(), time.process_time()
     await call.run(await line.wait_for_call())
     return call.clock.t, time.perf_counter() - wall, time.process_time() - cpu, line
@@ -93,7 +93,7 @@ async def barge_in(config, tts, runs=20):
                     starts.append(ev["t"])
 
             line.observe = observe
-            call = Call(line, config, web=build_fetcher(config), tts=tts)
+            call = Call(line, config, fetcher=build_fetcher(config), tts=tts)
             await call.run(await line.wait_for_call())
             # the caller's wait:prompt ends on the frame the say starts; wait:0.5 is 25 frames
             onset = starts[0] + 0.5 + offset / 1000

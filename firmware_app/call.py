@@ -6,7 +6,7 @@ interpreter react, and writes the next frame of the box's voice. On a
 simulated line it waits for the interpreter to settle between frames, so
 a simulated call is fast and deterministic.
 
-    >>> call = Call(line, config, web=build_fetcher(config), tts=Synthesizer())  # doctest: +SKIP
+    >>> call = Call(line, config, fetcher=build_fetcher(config), tts=Synthesizer())  # doctest: +SKIP
     >>> await call.run(CallInfo(caller="+15550100"))                           # doctest: +SKIP
 """
 
@@ -26,10 +26,9 @@ from .listen.tones import dtmf_audio
 from .speak.audio import AudioError, decode
 from .speak.player import Player
 from .speak.tts import Synthesizer
-from .twiml.gather import Input
+from .twiml.channel import Input, Speech
+from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
-from .twiml.run import Interpreter
-from .twiml.verbs import Gather, Play, Say
 from .web.client import FetchError, Request, redact, with_query
 
 
@@ -101,11 +100,11 @@ class Listener:
 
 
 class Call:
-    def __init__(self, line: Line, config: dict, *, web, tts: Synthesizer | None = None,
+    def __init__(self, line: Line, config: dict, *, fetcher, tts: Synthesizer | None = None,
                  speech_models=None, sinks=(), call_sid: str | None = None):
         self.line = line
         self.config = config
-        self.web = web
+        self.fetcher = fetcher
         self.tts = tts or Synthesizer()
         self.speech_models = speech_models
         self.sid = call_sid or new_call_sid()
@@ -134,8 +133,8 @@ class Call:
 
     async def run(self, info: CallInfo) -> None:
         self.info = info
-        shared, for_call = self.web, getattr(self.web, "for_call", None)
-        self.web = for_call(self.sid, self.params()["From"]) if for_call else shared  # the call's cookie jar
+        shared, for_call = self.fetcher, getattr(self.fetcher, "for_call", None)
+        self.fetcher = for_call(self.sid, self.params()["From"]) if for_call else shared  # the call's cookie jar
         # What the line reported before this call (a handset put down after the
         # last one, keys pressed while idle) is not this call's.
         while not self.line.events.empty():
@@ -163,9 +162,9 @@ class Call:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.line.hangup()
-            if self.web is not shared:
-                await self.web.close()
-            self.web = shared
+            if self.fetcher is not shared:
+                await self.fetcher.close()
+            self.fetcher = shared
 
     # The frame pump
 
@@ -231,12 +230,12 @@ class Call:
             **(extra or {}),
         }
 
-    async def fetch_twiml(self, url: str, method: str, params: dict[str, str]):
-        request = Request(method, url, self.params(params), input=dict(params))
+    async def fetch_twiml(self, url: str, method: str, params: dict[str, str], caller_input: bool = False):
+        request = Request(method, url, self.params(params), input=dict(params) if caller_input else {})
         self.emit("request", method=method, url=redact(url if method == "POST" else with_query(url, request.params)),
                   params=request.params)
         with self.clock.hold():
-            response = await self.web.fetch(request)
+            response = await self.fetcher.fetch(request)
         self._notes(response)
         return parse(response.body, response.url)
 
@@ -249,34 +248,34 @@ class Call:
         await self._answer()
         await self.player.play(pcm)
 
-    async def say(self, verb: Say) -> None:
+    async def say(self, text: str, voice: str, language: str) -> None:
         await self._answer()
         with self.clock.hold():
-            pcm, warning = await self.tts.synth(verb.text, verb.voice, verb.language)
+            pcm, warning = await self.tts.synth(text, voice, language)
         if warning:
             self.emit("warning", message=warning)
-        self.emit("say", text=verb.text, voice=verb.voice, language=verb.language)
+        self.emit("say", text=text, voice=voice, language=language)
         await self._speak(pcm)
 
-    async def play(self, verb: Play) -> None:
+    async def play(self, url: str, digits: str) -> None:
         await self._answer()
-        if verb.digits:
-            self.emit("play", url="", digits=verb.digits)
-            await self._speak(dtmf_audio(verb.digits).tobytes())
-        if not verb.url:
+        if digits:
+            self.emit("play", url="", digits=digits)
+            await self._speak(dtmf_audio(digits).tobytes())
+        if not url:
             return
         try:
             with self.clock.hold():
-                response = await self.web.fetch(Request("GET", verb.url, {}, kind="audio"))
+                response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
                 self._notes(response)
                 pcm = await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
         except FetchError as e:
-            self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=verb.url)
+            self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return
         except AudioError as e:
-            self.emit("error", code=12300, message=f"<Play> {e}", url=verb.url)
+            self.emit("error", code=12300, message=f"<Play> {e}", url=url)
             return
-        self.emit("play", url=verb.url)
+        self.emit("play", url=url)
         await self._speak(pcm)
 
     async def pause(self, seconds: float) -> None:
@@ -285,11 +284,11 @@ class Call:
         await self.clock.sleep(seconds)
 
     @asynccontextmanager
-    async def listen(self, gather: Gather):
+    async def listen(self, speech: Speech | None):
         await self._answer()
         session = vad = None
-        if "speech" in gather.input:
-            session, vad = self._open_speech(gather)
+        if speech is not None:
+            session, vad = self._open_speech(speech)
         self.listener = Listener(self, session, vad)
         self._partial_sequence = 0
         try:
@@ -298,29 +297,28 @@ class Call:
             self.listener.stop_speech()
             self.listener = None
 
-    def _open_speech(self, gather: Gather):
-        model = self.speech_models.get(gather.language) if self.speech_models else None
+    def _open_speech(self, speech: Speech):
+        model = self.speech_models.get(speech.language) if self.speech_models else None
         if model is None:
-            why = (self.speech_models.why_missing(gather.language) if self.speech_models
-                   else f"no speech model configured for {gather.language!r}")
+            why = (self.speech_models.why_missing(speech.language) if self.speech_models
+                   else f"no speech model configured for {speech.language!r}")
             self.emit("warning", message=f"speech input unavailable: {why}; gathering DTMF only")
             return None, None
         from .listen.speech import SpeechSession
         from .listen.vad import VoiceActivity
 
-        session = SpeechSession(model, hints=gather.hints, speech_model=gather.speech_model,
-                                profanity_filter=gather.profanity_filter)
+        session = SpeechSession(model, hints=speech.hints, speech_model=speech.model,
+                                profanity_filter=speech.profanity_filter)
         for warning in session.warnings:
             self.emit("warning", message=warning)
         vad = self.config["speech"]
         return session, VoiceActivity(vad["vad_aggressiveness"], hangover_ms=vad["vad_hangover_ms"])
 
-    def partial_result(self, gather: Gather, text: str, stability: float) -> None:
+    def partial_result(self, url: str, method: str, text: str, stability: float) -> None:
         """Send a partial result without ever holding up the call: one request in
         flight at a time; while it is out, only the newest partial waits."""
         params = self.params({"UnstableSpeechResult": text, "Stability": f"{stability:g}"})
-        self._next_partial = Request(gather.partial_result_callback_method, gather.partial_result_callback,
-                                     params, kind="callback")
+        self._next_partial = Request(method, url, params, kind="callback")
         if self._partials is None or self._partials.done():
             self._partials = asyncio.create_task(self._send_partials())
             self._background.add(self._partials)
@@ -333,7 +331,7 @@ class Call:
             request.params["SequenceNumber"] = str(self._partial_sequence)
             self.emit("request", method=request.method, url=request.url, params=request.params)
             try:
-                await self.web.fetch(request)
+                await self.fetcher.fetch(request)
             except FetchError as e:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
 

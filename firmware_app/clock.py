@@ -62,25 +62,49 @@ class Clock:
                 self._released.set()
 
     async def settle(self) -> None:
-        """In the simulator, let every task run until it is parked on the clock or the line.
+        """In the simulator, let every task run until it is parked on a clock or a line.
 
-        asyncio has no public way to ask whether anything is runnable, so this
-        reads the loop's ready queue and each task's pending future, and
-        wants two quiet passes in a row: a callback scheduled behind this
-        task in the same loop pass is only visible on the next one.
+        Every simulated call in the process settles on one shared watcher
+        (see ``_quiet``): if each call spun on its own, each would see the
+        others spinning as work to wait for, and none would ever settle.
         """
-        loop = asyncio.get_running_loop()
-        me = asyncio.current_task()
-        quiet = 0
-        while quiet < 2:
-            await asyncio.sleep(0)
+        while True:
             if self._holds:
                 await self._released.wait()
-                quiet = 0
-            elif _parked(loop, me):
-                quiet += 1
-            else:
-                quiet = 0
+            await _quiet()
+            if not self._holds:
+                return
+
+
+_watches: dict[asyncio.AbstractEventLoop, asyncio.Future] = {}
+
+
+async def _quiet() -> None:
+    """Return when nothing in the loop is runnable but the settling calls themselves.
+
+    One watcher task per loop spins; the callers wait on its future, so
+    they count as parked. asyncio has no public way to ask whether anything
+    is runnable, so the watcher reads the loop's ready queue and each task's
+    pending future, and wants two quiet passes in a row: a callback
+    scheduled behind it in the same loop pass is only visible on the next one.
+    """
+    loop = asyncio.get_running_loop()
+    watch = _watches.get(loop)
+    if watch is None or watch.done():
+        watch = _watches[loop] = loop.create_future()
+        task = loop.create_task(_watch(loop, watch))
+        task.add_done_callback(lambda _: _watches.pop(loop, None) if _watches.get(loop) is watch else None)
+    await asyncio.shield(watch)
+
+
+async def _watch(loop: asyncio.AbstractEventLoop, watch: asyncio.Future) -> None:
+    me = asyncio.current_task()
+    quiet = 0
+    while quiet < 2:
+        await asyncio.sleep(0)
+        quiet = quiet + 1 if _parked(loop, me) else 0
+    if not watch.done():
+        watch.set_result(None)
 
 
 def _parked(loop: asyncio.AbstractEventLoop, me: asyncio.Task | None) -> bool:

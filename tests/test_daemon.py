@@ -48,7 +48,7 @@ def test_what_the_line_reported_before_a_call_is_not_that_calls(server):
     line = SimLine(script="wait:1 dtmf:4")
     line.post("hook", "on")
     line.post("key", "7")
-    call = Call(line, config, web=build_fetcher(config), sinks=[events.append])
+    call = Call(line, config, fetcher=build_fetcher(config), sinks=[events.append])
     asyncio.run(call.run(asyncio.run(line.wait_for_call())))
     assert of(events, "gather")[0]["digits"] == "4"
     assert events[-1]["event"] == "hangup" and events[-1]["by"] == "box"

@@ -10,7 +10,8 @@ import pytest
 
 from firmware_app.call import Listener
 from firmware_app.clock import Clock
-from firmware_app.twiml.gather import Input, run_gather
+from firmware_app.twiml.channel import Input
+from firmware_app.twiml.verbs.gather import gather
 from firmware_app.twiml.parse import parse
 
 
@@ -43,7 +44,7 @@ class Box:
         self.emit("partial")
 
     @asynccontextmanager
-    async def listen(self, gather):
+    async def listen(self, speech):
         self.listener = Listener(self, session=Answer(), vad=None)
         yield self.listener
 
@@ -54,7 +55,7 @@ def gather_at(doc: str, script: dict[float, Input], seconds: float = 90.0):
     box = Box()
 
     async def main():
-        task = asyncio.create_task(run_gather(box, g))
+        task = asyncio.create_task(gather(box, g))
         for frame in range(round(seconds / 0.02)):
             await box.clock.settle()
             if task.done():

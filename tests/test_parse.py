@@ -41,7 +41,7 @@ def test_every_gather_attribute_is_read():
 ])
 def test_bad_gather_values_warn_and_fall_back_to_defaults(attr, warning):
     doc = parse(f"<Response><Gather {attr}/></Response>", URL)
-    assert warning in doc.warnings[0]
+    assert warning in doc.warnings[0].message
     default = parse("<Response><Gather/></Response>", URL).verbs[0]
     assert doc.verbs[0] == default
 
@@ -60,7 +60,7 @@ def test_hints_are_split_on_commas_and_left_whole_for_the_speech_layer():
 def test_nested_verbs_other_than_say_play_pause_are_skipped():
     doc = parse("<Response><Gather><Redirect>/x</Redirect><Say>ok</Say></Gather></Response>", URL)
     assert [type(c) for c in doc.verbs[0].children] == [Say]
-    assert "<Redirect> is not supported inside <Gather>" in doc.warnings[0]
+    assert "<Redirect> is not supported inside <Gather>" in doc.warnings[0].message
 
 
 def test_a_document_over_64_kib_is_refused():
@@ -71,7 +71,7 @@ def test_a_document_over_64_kib_is_refused():
 
 def test_play_digits_keep_only_what_twilio_sends():
     doc = parse('<Response><Play digits="1w2x#"/></Response>', URL)
-    assert doc.verbs[0].digits == "1w2#" and "x" in doc.warnings[0]
+    assert doc.verbs[0].digits == "1w2#" and "x" in doc.warnings[0].message
 
 
 def test_gather_is_a_dataclass_the_interpreter_can_compare():

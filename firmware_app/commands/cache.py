@@ -78,9 +78,12 @@ def warm(config: dict, url: str, max_documents: int) -> int:
 
 
 async def crawl(web, url: str, method: str, config: dict, max_documents: int = 200):
-    """Fetch every document and audio file reachable from URL into the cache. Returns (docs, audio, errors)."""
+    """Fetch every document and audio file reachable from URL into the cache. Returns (docs, audio, errors).
+
+    What to follow comes from the verb registry: each verb's links (its URL
+    attributes marked twiml or audio) and the parameter sets to try.
+    """
     from ..twiml.parse import TwimlError, parse
-    from ..twiml.verbs import Gather, Play, Redirect
     from ..web.client import FetchError, Request
 
     base = {"CallSid": "CA" + "0" * 32, "AccountSid": config["server"]["account_sid"],
@@ -105,14 +108,11 @@ async def crawl(web, url: str, method: str, config: dict, max_documents: int = 2
             errors.append(f"{doc_method} {doc_url} {dict(extra)}: {e.message}")
             continue
         docs += 1
-        for verb in _walk(doc.verbs):
-            if isinstance(verb, Play) and verb.url:
-                sounds.add(verb.url)
-            elif isinstance(verb, Redirect):
-                todo.append((verb.url, verb.method, ()))
-            elif isinstance(verb, Gather):
-                keys = "0123456789*#" if verb.num_digits == 1 else ""
-                todo += [(verb.action, verb.method, (("Digits", k),)) for k in keys]
+        for link in links(doc):
+            if link.kind == "audio":
+                sounds.add(link.url)
+            elif link.kind == "twiml":
+                todo += [(link.url, link.method, tuple(params.items())) for params in link.params]
     audio = 0
     for sound in sorted(sounds):
         try:
@@ -123,7 +123,8 @@ async def crawl(web, url: str, method: str, config: dict, max_documents: int = 2
     return docs, audio, errors
 
 
-def _walk(verbs):
-    for verb in verbs:
-        yield verb
-        yield from _walk(getattr(verb, "children", ()))
+def links(doc):
+    """Every link of every verb in a document, nested ones included."""
+    for verb in doc.verbs:
+        for each in verb.walk():
+            yield from each.links()

@@ -61,7 +61,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     urls = config["line"]["url"]
     urls = [urls] if isinstance(urls, str) else urls
     lines = [line] if line is not None else [open_line(url) for url in urls]
-    shared = {"web": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
+    shared = {"fetcher": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
     counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")

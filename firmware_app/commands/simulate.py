@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
 
     async def simulate() -> None:
         models = speech_models(config, wait=True)
-        call = Call(line, config, web=build_fetcher(config), tts=tts, speech_models=models,
+        call = Call(line, config, fetcher=build_fetcher(config), tts=tts, speech_models=models,
                     sinks=[json_printer(sys.stdout)])
         await call.run(await line.wait_for_call())
 

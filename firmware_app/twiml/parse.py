@@ -1,33 +1,31 @@
-"""Parse a TwiML document into verbs, safely and without I/O.
+"""Parse a TwiML document into verbs, safely and without I/O, from the verb registry.
 
     >>> doc = parse('<Response><Gather numDigits="1"><Say>Hi</Say></Gather></Response>',
     ...             "http://example.com/ivr")
     >>> doc.verbs[0].action, doc.verbs[0].num_digits, doc.verbs[0].children[0].text
     ('http://example.com/ivr', 1, 'Hi')
+    >>> doc = parse('<Response><Pause length="NaN"/></Response>', "http://example.com/ivr")
+    >>> doc.verbs[0].length, str(doc.warnings[0])
+    (1.0, "<Pause length='NaN'> is not a finite number; using 1.0")
 
-Unknown verbs and attributes, and bad attribute values, become warnings; the
-call goes on as Twilio's would. A document that does not parse raises
-TwimlError with code 12100.
+Unknown verbs and attributes, and bad attribute values, become warnings
+(with the line they are on); the call goes on as Twilio's would. A document
+that does not parse raises TwimlError with code 12100.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, uses_relative
-from xml.etree.ElementTree import Element, ParseError
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
-import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
 
-from .verbs import Document, Gather, Hangup, Pause, Play, Redirect, Reject, Say
-
-# urljoin resolves relative URLs only for schemes it knows; the bundled
-# flows' flows:/ URLs must resolve like http ones.
-if "flows" not in uses_relative:
-    uses_relative.append("flows")
+from . import verbs
+from .schema import Attr, BadValue, Problem
+from .verbs import Verb
 
 MAX_DOCUMENT = 64 * 1024
-FINISH_KEYS = set("0123456789#*") | {""}
-SPEECH_MODELS = {"default", "numbers_and_commands", "phone_call"}
 
 
 class TwimlError(Exception):
@@ -37,166 +35,106 @@ class TwimlError(Exception):
         self.message = message
 
 
-def parse(text: str | bytes, url: str) -> Document:
+@dataclass
+class Document:
+    url: str
+    verbs: list[Verb]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+class _Skip(Exception):
+    pass
+
+
+class _LineBuilder(TreeBuilder):
+    """Notes the line each element starts on."""
+
+    def __init__(self):
+        super().__init__()
+        self.parser: DefusedXMLParser | None = None
+        self.lines: dict[Element, int] = {}
+
+    def start(self, tag, attrs):
+        el = super().start(tag, attrs)
+        self.lines[el] = self.parser.parser.CurrentLineNumber
+        return el
+
+
+def parse_xml(text: str | bytes) -> tuple[Element, dict[Element, int]]:
+    """The root element and each element's line; raises TwimlError 12100."""
     if len(text) > MAX_DOCUMENT:
         raise TwimlError(12100, f"document is {len(text)} bytes, over the {MAX_DOCUMENT}-byte limit")
+    builder = _LineBuilder()
+    parser = builder.parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     try:
-        root = SafeET.fromstring(text, forbid_dtd=True)
+        parser.feed(text)
+        root = parser.close()
     except DefusedXmlException as e:
         raise TwimlError(12100, f"document refused: {type(e).__name__}") from None
     except ParseError as e:
         raise TwimlError(12100, f"document parse failure: {e}") from None
     if root.tag != "Response":
         raise TwimlError(12100, f"root element must be <Response>, not <{root.tag}>")
+    return root, builder.lines
+
+
+def parse(text: str | bytes, url: str) -> Document:
+    root, lines = parse_xml(text)
     doc = Document(url=url, verbs=[])
-    reader = _Reader(url, doc.warnings)
+    reader = _Reader(url, doc.warnings, lines)
     for child in root:
-        verb = reader.verb(child, TOP_LEVEL)
+        verb = reader.verb(child, None)
         if verb is not None:
             doc.verbs.append(verb)
     return doc
 
 
 class _Reader:
-    def __init__(self, url: str, warnings: list[str]):
+    def __init__(self, url: str, warnings: list[Problem], lines: dict[Element, int]):
         self.url = url
         self.warnings = warnings
+        self.lines = lines
 
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
+    def warn(self, el: Element, message: str) -> None:
+        self.warnings.append(Problem(message, self.lines.get(el, 0)))
 
-    def verb(self, el: Element, allowed: dict):
-        build = allowed.get(el.tag)
-        if build is None:
-            where = "inside <Gather>" if allowed is NESTED else "in <Response>"
-            self.warn(f"<{el.tag}> is not supported {where}; skipped")
+    def verb(self, el: Element, parent: type[Verb] | None) -> Verb | None:
+        cls = verbs.lookup(el.tag)
+        allowed = cls is not None and (el.tag in parent.nests if parent else cls.top_level)
+        if not allowed:
+            where = f"inside <{parent.tag}>" if parent else "in <Response>"
+            self.warn(el, f"<{el.tag}> is not supported {where}; skipped")
             return None
-        return build(self, el)
-
-    def attrs(self, el: Element, known: set[str]) -> dict[str, str]:
+        known = {a.name for a in cls.attributes}
         for name in sorted(el.attrib.keys() - known):
-            self.warn(f"<{el.tag}> attribute {name!r} is not supported; ignored")
-        return {k: v for k, v in el.attrib.items() if k in known}
-
-    def number(self, el, a, name, default, cast=int, minimum=0):
-        if name not in a:
-            return default
+            self.warn(el, f"<{el.tag}> attribute {name!r} is not supported; ignored")
         try:
-            value = cast(a[name])
-            if value < minimum:
-                raise ValueError
-            return value
-        except ValueError:
-            self.warn(f"<{el.tag} {name}={a[name]!r}> is not a valid value; using {default!r}")
-            return default
-
-    def choice(self, el, a, name, default, allowed):
-        value = a.get(name, default)
-        if value not in allowed:
-            self.warn(f"<{el.tag} {name}={value!r}> must be one of {sorted(allowed)}; using {default!r}")
-            return default
-        return value
-
-    def boolean(self, el, a, name, default):
-        value = a.get(name)
-        if value is None:
-            return default
-        if value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        self.warn(f"<{el.tag} {name}={value!r}> must be true or false; using {str(default).lower()}")
-        return default
-
-    def resolve(self, url: str) -> str:
-        return urljoin(self.url, url.strip())
-
-    def say(self, el):
-        a = self.attrs(el, {"voice", "language", "loop"})
-        self.children_text_only(el)
-        return Say(
-            text=(el.text or "").strip(),
-            voice=a.get("voice", "man"),
-            language=a.get("language", "en-US"),
-            loop=self.number(el, a, "loop", 1),
-        )
-
-    def play(self, el):
-        a = self.attrs(el, {"loop", "digits"})
-        self.children_text_only(el)
-        url = (el.text or "").strip()
-        digits = a.get("digits", "")
-        bad = set(digits) - set("0123456789*#ABCDw")
-        if bad:
-            self.warn(f"<Play digits={digits!r}> has characters Twilio does not send: {''.join(sorted(bad))}; dropped")
-            digits = "".join(c for c in digits if c not in bad)
-        if not url and not digits:
-            self.warn("<Play> has neither a URL nor digits; skipped")
+            values = {a.key: self.value(el, a, el.attrib.get(a.name)) for a in cls.attributes}
+            if cls.body is not None:
+                values[cls.body.key] = self.value(el, cls.body, el.text or "", text=True)
+        except _Skip:
             return None
-        return Play(url=self.resolve(url) if url else "", loop=self.number(el, a, "loop", 1), digits=digits)
-
-    def pause(self, el):
-        a = self.attrs(el, {"length"})
-        return Pause(length=self.number(el, a, "length", 1.0, float))
-
-    def gather(self, el):
-        a = self.attrs(el, {
-            "action", "method", "timeout", "finishOnKey", "numDigits", "input", "language", "hints",
-            "partialResultCallback", "partialResultCallbackMethod", "profanityFilter", "speechTimeout",
-            "speechModel", "actionOnEmptyResult",
-        })
-        finish = a.get("finishOnKey", "#")
-        if finish not in FINISH_KEYS:
-            self.warn(f"<Gather finishOnKey={finish!r}> must be one of 0-9, #, * or ''; using '#'")
-            finish = "#"
-        inputs = frozenset(a.get("input", "dtmf").split())
-        if not inputs or not inputs <= {"dtmf", "speech"}:
-            self.warn(f"<Gather input={a.get('input')!r}> must be dtmf, speech or 'dtmf speech'; using dtmf")
-            inputs = frozenset({"dtmf"})
-        speech_timeout = a.get("speechTimeout")
-        if speech_timeout is not None and speech_timeout != "auto":
-            speech_timeout = self.number(el, a, "speechTimeout", None, float)
-        num_digits = self.number(el, a, "numDigits", None, int, minimum=1)
-        return Gather(
-            action=self.resolve(a.get("action", "")),
-            method=self.choice(el, a, "method", "POST", {"GET", "POST"}),
-            timeout=self.number(el, a, "timeout", 5.0, float),
-            finish_on_key=finish,
-            num_digits=num_digits,
-            input=inputs,
-            language=a.get("language", "en-US"),
-            hints=self.hints(a.get("hints", "")),
-            partial_result_callback=self.resolve(a["partialResultCallback"]) if a.get("partialResultCallback") else "",
-            partial_result_callback_method=self.choice(el, a, "partialResultCallbackMethod", "POST", {"GET", "POST"}),
-            profanity_filter=self.boolean(el, a, "profanityFilter", True),
-            speech_timeout=speech_timeout,
-            speech_model=self.choice(el, a, "speechModel", "default", SPEECH_MODELS),
-            action_on_empty_result=self.boolean(el, a, "actionOnEmptyResult", False),
-            children=[v for v in (self.verb(c, NESTED) for c in el) if v is not None],
-        )
-
-    def hints(self, text: str) -> list[str]:
-        """Split only: the speech layer applies Twilio's limits, and warns, where it knows the model."""
-        return [h.strip() for h in text.split(",") if h.strip()]
-
-    def redirect(self, el):
-        a = self.attrs(el, {"method"})
-        return Redirect(url=self.resolve((el.text or "").strip()),
-                        method=self.choice(el, a, "method", "POST", {"GET", "POST"}))
-
-    def hangup(self, el):
-        self.attrs(el, set())
-        return Hangup()
-
-    def reject(self, el):
-        a = self.attrs(el, {"reason"})
-        return Reject(reason=self.choice(el, a, "reason", "rejected", {"rejected", "busy"}))
-
-    def children_text_only(self, el):
+        children = []
         for child in el:
-            self.warn(f"<{child.tag}> inside <{el.tag}> is not supported; ignored")
+            if cls.nests:
+                children.append(self.verb(child, cls))
+            else:
+                self.warn(child, f"<{child.tag}> inside <{el.tag}> is not supported; ignored")
+        verb = cls.build(values, [c for c in children if c is not None], lambda message: self.warn(el, message))
+        if verb is not None:
+            verb.line = self.lines.get(el, 0)
+            verb.given = frozenset(el.attrib.keys() & known)
+        return verb
 
-
-TOP_LEVEL = {
-    "Say": _Reader.say, "Play": _Reader.play, "Pause": _Reader.pause, "Gather": _Reader.gather,
-    "Redirect": _Reader.redirect, "Hangup": _Reader.hangup, "Reject": _Reader.reject,
-}
-NESTED = {"Say": _Reader.say, "Play": _Reader.play, "Pause": _Reader.pause}
+    def value(self, el: Element, attr: Attr, raw: str | None, text: bool = False):
+        if raw is None:
+            return attr.resolve(attr.default, self.url)
+        try:
+            return attr.resolve(attr.read(raw), self.url)
+        except BadValue as e:
+            if text:
+                self.warn(el, f"<{el.tag}>{raw.strip()}</{el.tag}> {e}; skipped")
+                raise _Skip from None
+            default = attr.resolve(attr.default, self.url)
+            self.warn(el, f"<{el.tag} {attr.name}={raw!r}> {e}; using {default!r}")
+            return default

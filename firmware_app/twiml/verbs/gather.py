@@ -19,42 +19,101 @@ its frame pump:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
 
-from .verbs import Gather, Pause, Play, Say
+from ..channel import Channel, Input, Listener, Speech
+from ..schema import Attr, BadValue, Boolean, Choice, Integer, Number, Url
+from . import register
+from .base import CONTINUE, Follow, Verb
 
 SPEECH_CAP = 60.0
+KEYS = "0123456789*#"
+SPEECH_MODELS = ("default", "numbers_and_commands", "phone_call")
 
 
+class Inputs(Attr):
+    def read(self, raw):
+        inputs = frozenset(raw.split())
+        if not inputs or not inputs <= {"dtmf", "speech"}:
+            raise BadValue("must be dtmf, speech or 'dtmf speech'")
+        return inputs
+
+
+class Hints(Attr):
+    """Split only: the speech layer applies Twilio's limits, and warns, where it knows the model."""
+
+    def read(self, raw):
+        return tuple(h.strip() for h in raw.split(",") if h.strip())
+
+
+class SpeechTimeout(Number):
+    def read(self, raw):
+        return "auto" if raw == "auto" else super().read(raw)
+
+
+@register
 @dataclass
-class Input:
-    kind: str  # digit | speech_start | speech_end | partial | endpoint
-    value: str = ""
-    stability: float = 0.0
-    ago: float = 0.0  # how long before it was reported it happened (voice activity's hangover)
+class Gather(Verb):
+    tag = "Gather"
+    attributes = (
+        Url("action", follow="twiml", method="method", empty_is_document=True),
+        Choice("method", "POST", choices=("GET", "POST")),
+        Number("timeout", 5.0, minimum=0),
+        Choice("finishOnKey", "#", "finish_on_key", choices=(*KEYS, "")),
+        Integer("numDigits", None, "num_digits", minimum=1),
+        Inputs("input", frozenset({"dtmf"})),
+        Attr("language", "en-US"),
+        Hints("hints", ()),
+        Url("partialResultCallback", "", "partial_result_callback"),
+        Choice("partialResultCallbackMethod", "POST", "partial_result_callback_method", choices=("GET", "POST")),
+        Boolean("profanityFilter", True, "profanity_filter"),
+        SpeechTimeout("speechTimeout", None, "speech_timeout"),  # None: the timeout value
+        Choice("speechModel", "default", "speech_model", choices=SPEECH_MODELS),
+        Boolean("actionOnEmptyResult", False, "action_on_empty_result"),
+    )
+    nests = ("Say", "Play", "Pause")
+
+    action: str = ""
+    method: str = "POST"
+    timeout: float = 5.0
+    finish_on_key: str = "#"
+    num_digits: int | None = None
+    input: frozenset[str] = frozenset({"dtmf"})
+    language: str = "en-US"
+    hints: list[str] = field(default_factory=list)
+    partial_result_callback: str = ""
+    partial_result_callback_method: str = "POST"
+    profanity_filter: bool = True
+    speech_timeout: float | str | None = None
+    speech_model: str = "default"
+    action_on_empty_result: bool = False
+    children: list[Verb] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, values, children, warn):
+        return cls(**{**values, "hints": list(values["hints"]), "children": children})
+
+    async def run(self, ch):
+        params = await gather(ch, self)
+        return CONTINUE if params is None else Follow(self.action, self.method, params, caller_input=True)
+
+    def crawl_params(self):
+        """One-key menus are tried with each key; other gathers are not guessed at."""
+        return tuple({"Digits": k} for k in KEYS) if self.num_digits == 1 else ()
+
+    def lint(self, context):
+        if "action" not in self.given:
+            yield "warning", ("<Gather> has no action: the caller's input is posted back to this same document, "
+                              "which usually plays the same prompt again (a loop)")
+        if "dtmf" in self.input and self.num_digits and self.finish_on_key and self.finish_on_key in KEYS[:10]:
+            yield "warning", (f"<Gather finishOnKey={self.finish_on_key!r}> is also a digit the caller may enter "
+                              f"(numDigits={self.num_digits}); pressing it submits instead of counting")
+        if "speech" in self.input and not context.has_speech(self.language):
+            yield "warning", (f"<Gather input={' '.join(sorted(self.input))!r}> listens for speech in "
+                              f"{self.language!r}, which has no configured speech model; it will hear keys only")
 
 
-class Listener(Protocol):
-    speech: bool  # False when speech was asked for but no model can serve it
-
-    async def next(self, timeout: float | None) -> Input | None: ...
-    def stop_speech(self) -> None: ...
-    async def speech_result(self) -> tuple[str, float]: ...
-
-
-async def play_media(ch, verb) -> None:
-    if isinstance(verb, Say):
-        for _ in range(verb.loop or 1000):
-            await ch.say(verb)
-    elif isinstance(verb, Play):
-        for _ in range(verb.loop or 1000):
-            await ch.play(verb)
-    elif isinstance(verb, Pause):
-        await ch.pause(verb.length)
-
-
-async def _prompts(ch, g: Gather, inputs: Listener, barge_in: set[str]) -> Input | None:
+async def _prompts(ch: Channel, g: Gather, inputs: Listener, barge_in: set[str]) -> Input | None:
     """Play the nested verbs; return the input that cut them off, if any."""
     if not g.children:
         return None
@@ -64,7 +123,7 @@ async def _prompts(ch, g: Gather, inputs: Listener, barge_in: set[str]) -> Input
         nonlocal current
         for verb in g.children:
             current = verb
-            await play_media(ch, verb)
+            await verb.run(ch)
 
     async def first_input():
         while True:
@@ -82,15 +141,17 @@ async def _prompts(ch, g: Gather, inputs: Listener, barge_in: set[str]) -> Input
         await asyncio.gather(prompts, waiter, return_exceptions=True)
     if waiter in done and not waiter.cancelled():
         if prompts.cancelled():
-            ch.emit("interrupted", verb=type(current).__name__)
+            ch.emit("interrupted", verb=current.tag)
         return waiter.result()
     prompts.result()
     return None
 
 
-async def run_gather(ch, g: Gather) -> dict[str, str] | None:
+async def gather(ch: Channel, g: Gather) -> dict[str, str] | None:
     """Run one <Gather>. Return the action's parameters, or None to fall through."""
-    async with ch.listen(g) as inputs:
+    speech_asked = "speech" in g.input
+    options = Speech(g.language, g.hints, g.speech_model, g.profanity_filter) if speech_asked else None
+    async with ch.listen(options) as inputs:
         dtmf = "dtmf" in g.input
         speech = "speech" in g.input and inputs.speech
         barge_in = ({"digit"} if dtmf else set()) | ({"speech_start"} if speech else set())
@@ -134,7 +195,7 @@ async def run_gather(ch, g: Gather) -> dict[str, str] | None:
                 elif ev.kind == "endpoint" and speech_timeout == "auto" and state in ("speaking", "trailing"):
                     break
                 elif ev.kind == "partial" and g.partial_result_callback and state != "idle":
-                    ch.partial_result(g, ev.value, ev.stability)
+                    ch.partial_result(g.partial_result_callback, g.partial_result_callback_method, ev.value, ev.stability)
             ev = None
 
         text, confidence = "", 0.0

@@ -1,0 +1,63 @@
+"""The channel: all a verb or the interpreter sees of a call.
+
+The call (firmware_app/call.py) implements it over a line; tests implement
+it over a bare clock. Times are call seconds, counted in audio frames.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .parse import Document
+
+
+@dataclass
+class Input:
+    """One piece of caller input while listening."""
+
+    kind: str  # digit | speech_start | speech_end | partial | endpoint
+    value: str = ""
+    stability: float = 0.0
+    ago: float = 0.0  # how long before it was reported it happened (voice activity's hangover)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """What a speech recognizer is asked for."""
+
+    language: str = "en-US"
+    hints: list[str] = field(default_factory=list)
+    model: str = "default"
+    profanity_filter: bool = True
+
+
+class Listener(Protocol):
+    """Caller input for one gather."""
+
+    speech: bool  # False when speech was asked for but no model can serve it
+
+    async def next(self, timeout: float | None) -> Input | None: ...
+    def stop_speech(self) -> None: ...
+    async def speech_result(self) -> tuple[str, float]: ...
+
+
+class Channel(Protocol):
+    @property
+    def now(self) -> float: ...
+
+    def emit(self, event: str, **fields) -> None: ...
+
+    async def fetch_twiml(self, url: str, method: str, params: dict[str, str],
+                          caller_input: bool = False) -> Document:
+        """Raises FetchError or TwimlError (both with ``code`` and ``message``)."""
+
+    async def say(self, text: str, voice: str, language: str) -> None: ...
+    async def play(self, url: str, digits: str) -> None: ...
+    async def pause(self, seconds: float) -> None: ...
+    def listen(self, speech: Speech | None) -> AbstractAsyncContextManager[Listener]: ...
+    def partial_result(self, url: str, method: str, text: str, stability: float) -> None: ...
+    async def hangup(self) -> None: ...
+    async def reject(self, reason: str) -> None: ...
