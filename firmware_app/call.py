@@ -23,6 +23,7 @@ from .events import Events
 from .listen.digits import DigitStream
 from .listen.dtmf import DtmfDetector
 from .listen.tones import dtmf_audio
+from .recordings.channel import CallRecorder
 from .speak.audio import AudioError, decode
 from .speak.player import Player
 from .speak.tts import Synthesizer
@@ -101,7 +102,7 @@ class Listener:
 
 class Call:
     def __init__(self, line: Line, config: dict, *, fetcher, tts: Synthesizer | None = None,
-                 speech_models=None, sinks=(), call_sid: str | None = None):
+                 speech_models=None, sinks=(), call_sid: str | None = None, recordings=None):
         self.line = line
         self.config = config
         self.fetcher = fetcher
@@ -123,6 +124,10 @@ class Call:
         self._partials: asyncio.Task | None = None
         self._next_partial: Request | None = None
         self._partial_sequence = 0
+        self.recorder = CallRecorder(self, recordings)
+        self.beep, self.record = self.recorder.beep, self.recorder.record
+        self.callback, self.transcribe = self.recorder.callback, self.recorder.transcribe
+        self.after_hangup = self.recorder.after_hangup
 
     @property
     def now(self) -> float:
@@ -146,9 +151,12 @@ class Call:
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
-                work.cancel()
-                await asyncio.gather(work, return_exceptions=True)
                 self._end("caller")
+                if self.recorder.take_hangup():     # <Record> keeps the message and still makes its request
+                    await work
+                else:
+                    work.cancel()
+                    await asyncio.gather(work, return_exceptions=True)
             else:
                 work.result()
         except Exception as e:
@@ -190,6 +198,7 @@ class Call:
                     self._digit(key, "inband")
                 if self.listener is not None:
                     self.listener.feed(frame, self.detector.tone)
+                self.recorder.feed(frame, self.detector.tone)
                 self.clock.tick()
                 if settle:
                     if self.listener is not None:
@@ -216,6 +225,7 @@ class Call:
             self.emit("_digit", key=key, source=source)
             if self.listener is not None:
                 self.listener.queue.put_nowait(Input("digit", key))
+            self.recorder.digit(key)
 
     # The channel the interpreter runs on
 

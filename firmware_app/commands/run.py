@@ -55,13 +55,18 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
 
     from ..listen import speech_models
     from ..notify import notify, watchdog
+    from ..recordings import Recordings
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
 
     urls = config["line"]["url"]
     urls = [urls] if isinstance(urls, str) else urls
     lines = [line] if line is not None else [open_line(url) for url in urls]
-    shared = {"fetcher": build_fetcher(config), "tts": Synthesizer(), "speech_models": speech_models(config)}
+    fetcher, models = build_fetcher(config), speech_models(config)
+    recordings = Recordings(config, fetcher, models, warn=logging.getLogger("ivrbox.recordings").warning)
+    if not await recordings.start():
+        logging.getLogger("ivrbox").error("<Record> will not record: %s", recordings.problem)
+    shared = {"fetcher": fetcher, "tts": Synthesizer(), "speech_models": models, "recordings": recordings}
     counter = Counter(calls)
     pinger = asyncio.create_task(watchdog())
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
@@ -72,6 +77,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     finally:
         notify("STOPPING=1")
         pinger.cancel()
+        await recordings.stop()
     return counter.taken
 
 

@@ -29,8 +29,9 @@ def main(args: argparse.Namespace) -> int:
 
     from ..call import Call
     from ..config import ConfigError, load
-    from ..listen import speech_models
     from ..events import json_printer
+    from ..listen import speech_models
+    from ..recordings import Recordings
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
 
@@ -47,9 +48,17 @@ def main(args: argparse.Namespace) -> int:
 
     async def simulate() -> None:
         models = speech_models(config, wait=True)
-        call = Call(line, config, fetcher=build_fetcher(config), tts=tts, speech_models=models,
-                    sinks=[json_printer(sys.stdout)])
-        await call.run(await line.wait_for_call())
+        fetcher = build_fetcher(config)
+        recordings = Recordings(config, fetcher, models)
+        await recordings.start()
+        call = Call(line, config, fetcher=fetcher, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)],
+                    recordings=recordings)
+        recordings.warn = lambda message: call.emit("warning", message=message)
+        try:
+            await call.run(await line.wait_for_call())
+        finally:
+            await recordings.stop()         # the transcriptions and callbacks the call started
+            await fetcher.close()
 
     asyncio.run(simulate())
     return 0

@@ -44,7 +44,12 @@ class Recordings:
         self.warnings: list[str] = []
         self.warn = warn or self.warnings.append
         r, server = config["recordings"], config["server"]
-        self.store = open_store(config)
+        self.problem = ""
+        self._tasks: set[asyncio.Task] = set()
+        try:
+            self.store = open_store(config)
+        except StoreError as e:
+            self.problem, self.store = str(e), None
         self.server = RecordingServer(self.store, account_sid=server["account_sid"], auth_token=server["auth_token"],
                                       http_auth=r["http_auth"], host=r["listen"], port=r["port"],
                                       public_url=r["public_url"])
@@ -59,13 +64,30 @@ class Recordings:
         await deliver_durably(self.web, request, self._warn)
 
     async def start(self) -> str:
-        return await self.server.start()
+        """Start serving; a port that cannot be had makes recording unavailable, with the reason."""
+        if self.problem:
+            return ""
+        try:
+            return await self.server.start()
+        except OSError as e:
+            self.problem = f"the recordings server cannot listen on {self.server.host}:{self.server.port}: {e}"
+            return ""
+
+    def send(self, request) -> None:
+        """Deliver a callback durably, in the background, outliving the call that made it."""
+        task = asyncio.get_running_loop().create_task(self._deliver(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
+        """Wait for the transcriptions and callbacks in progress, then stop serving."""
         await self.transcriber.drain()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self.transcriber.close()
         await self.server.stop()
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
 
     def url(self, sid: str) -> str:
         return self.server.recording_url(sid)

@@ -6,7 +6,7 @@ detector's verdict), every key to ``digit`` and the caller's hang-up to
 hang-up) and ``silence``, and ends with ``finish``, which cuts, trims and
 stores the audio off the event loop.
 
-    >>> session = RecordSession(recordings, sleep, call_sid=..., caller=..., called=...)  # doctest: +SKIP
+    >>> session = RecordSession(recordings, clock, call_sid=..., caller=..., called=...)  # doctest: +SKIP
     >>> ev = await session.next(timeout=5.0)                                            # doctest: +SKIP
     >>> saved = await session.finish(trim=True)       # None: the caller never spoke   # doctest: +SKIP
 """
@@ -14,33 +14,24 @@ stores the audio off the event loop.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
-from ..twiml.channel import Input
+from ..twiml.channel import Input, Saved
 from .store import Recording, new_sid
 from .take import Take
 
-
-@dataclass
-class Saved:
-    """A stored recording, as the verb reports it."""
-
-    sid: str
-    url: str
-    duration: float
-
-
 class RecordSession:
-    def __init__(self, recordings, sleep, *, call_sid: str, caller: str, called: str,
+    def __init__(self, recordings, clock, *, call_sid: str, caller: str, called: str,
                  aggressiveness: int = 2, hangover_ms: int = 300):
         self.recordings = recordings
-        self.sleep = sleep                              # the call clock's sleep
+        self.clock = clock                              # the call's: its sleep, and hold() for work off the loop
         self.call_sid, self.caller, self.called = call_sid, caller, called
         self.sid = new_sid("RE")
+        self.url = recordings.url(self.sid)
         self.take = Take(recordings.store.dir / f"{self.sid}.raw", aggressiveness=aggressiveness,
                          hangover_ms=hangover_ms)
         self.queue: asyncio.Queue[Input] = asyncio.Queue()
-        self.gone = False
+        self.gone = False                              # the caller hung up while recording
+        self.stopped = False
         self._speaking = False
 
     @property
@@ -52,7 +43,7 @@ class RecordSession:
         return self.take.silence
 
     def feed(self, frame: bytes, tone: bool) -> None:
-        if self.gone:
+        if self.gone or self.stopped:
             return
         self.take.feed(frame, tone)
         if self.take.vad.speaking != self._speaking:
@@ -63,6 +54,7 @@ class RecordSession:
         self.queue.put_nowait(Input("digit", key))
 
     def hung_up(self) -> None:
+        """The verb then ends as for a hang-up, even if it was already finishing."""
         if not self.gone:
             self.gone = True
             self.queue.put_nowait(Input("hangup"))
@@ -72,7 +64,7 @@ class RecordSession:
         if not self.queue.empty() or timeout is None:
             return await self.queue.get()
         get = asyncio.ensure_future(self.queue.get())
-        sleep = asyncio.ensure_future(self.sleep(timeout))
+        sleep = asyncio.ensure_future(self.clock.sleep(timeout))
         done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
@@ -80,12 +72,14 @@ class RecordSession:
 
     async def finish(self, trim: bool) -> Saved | None:
         """Store the recording; None when the caller never spoke (an empty recording)."""
-        pcm = await asyncio.to_thread(self.take.finish, trim)
-        if pcm is None:
-            return None
-        rec: Recording = await asyncio.to_thread(self.recordings.store.save, pcm, call_sid=self.call_sid,
-                                                 caller=self.caller, called=self.called, sid=self.sid)
-        return Saved(rec.sid, self.recordings.url(rec.sid), rec.duration)
+        self.stopped = True
+        with self.clock.hold():
+            pcm = await asyncio.to_thread(self.take.finish, trim)
+            if pcm is None:
+                return None
+            rec: Recording = await asyncio.to_thread(self.recordings.store.save, pcm, call_sid=self.call_sid,
+                                                     caller=self.caller, called=self.called, sid=self.sid)
+        return Saved(rec.sid, self.url, rec.duration)
 
     def discard(self) -> None:
         self.take.discard()

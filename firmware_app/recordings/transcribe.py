@@ -20,6 +20,7 @@ import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..web.client import Request
 from .store import RecordingStore, StoreError, new_sid
@@ -37,8 +38,9 @@ class Job:
     recording_sid: str
     recording_url: str
     duration: float
-    callback: str               # Twilio always POSTs it
+    callback: str               # "" keeps the text with the recording only; Twilio always POSTs it
     params: dict[str, str] = field(default_factory=dict)
+    report: Callable[[dict], None] | None = None      # told the result (the call's transcription event)
 
 
 def transcribe_file(model, path: Path) -> str:
@@ -119,7 +121,10 @@ class Transcriber:
                   "TranscriptionStatus": status, "TranscriptionUrl": self.transcription_url(sid),
                   "RecordingSid": job.recording_sid,
                   "RecordingUrl": job.recording_url}
-        self.done.append({"transcription_sid": sid, "recording_sid": job.recording_sid, "status": status,
-                          "text": text})
+        result = {"sid": sid, "recording_sid": job.recording_sid, "status": status, "text": text}
+        self.done.append(result)
         del self.done[:-20]
-        await self.deliver(Request("POST", job.callback, params, kind="callback", input={"TranscriptionText": text}))
+        if job.report is not None:
+            job.report(dict(result))
+        if job.callback:
+            await self.deliver(Request("POST", job.callback, params, kind="callback", input={"TranscriptionText": text}))

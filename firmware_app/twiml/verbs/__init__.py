@@ -41,6 +41,7 @@ from .gather import Gather  # noqa: E402
 from .redirect import Redirect  # noqa: E402
 from .hangup import Hangup  # noqa: E402
 from .reject import Reject  # noqa: E402
+from .record import Record  # noqa: E402
 
-__all__ = ["CONTINUE", "STOP", "Follow", "Gather", "Hangup", "Link", "Outcome", "Pause", "Play", "Redirect",
+__all__ = ["CONTINUE", "STOP", "Follow", "Gather", "Hangup", "Link", "Outcome", "Pause", "Play", "Record", "Redirect",
            "Reject", "Say", "Verb", "lookup", "register", "unregister"]
