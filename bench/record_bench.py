@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 
-from firmware_app.recordings.server import encode_mp3  # noqa: E402
+from firmware_app.recordings.server import mp3_chunks  # noqa: E402
 from firmware_app.speak.tts import Synthesizer  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def mp3(pcm: bytes) -> None:
             w.setsampwidth(2)
             w.setframerate(8000)
             w.writeframes(pcm)
-        ours = best(lambda: encode_mp3(pcm))
+        ours = best(lambda: b"".join(mp3_chunks(wav)))
         sox = shutil.which("sox")
         peer = best(lambda: subprocess.run([sox, str(wav), "-C", "16", str(Path(d) / "r.mp3")], check=True,
                                            capture_output=True)) if sox else float("nan")

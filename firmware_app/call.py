@@ -276,9 +276,12 @@ class Call:
             return
         try:
             with self.clock.hold():
-                response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
-                self._notes(response)
-                pcm = await asyncio.to_thread(decode, response.body)  # minutes of mp3 take a while on a Pi
+                body = await self.recorder.own_audio(url)     # a RecordingUrl of this box: from the disk
+                if body is None:
+                    response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
+                    self._notes(response)
+                    body = response.body
+                pcm = await asyncio.to_thread(decode, body)  # minutes of mp3 take a while on a Pi
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return

@@ -209,10 +209,12 @@ def test_transcription_reaches_the_callback_with_the_korean_model(tmp_path):
 def test_protected_media_needs_the_account_credentials(tmp_path, ext, kind):
     extra = "http_auth = true\n[server]\nauth_token = \"s3cret\""
     with VoicemailApp(download_ext=ext, auth=("AC" + "0" * 32, "s3cret")) as app:
-        call(tmp_path, app, f"wait:listen say:'{MESSAGE}' dtmf:#", extra=extra)
+        events = call(tmp_path, app, f"wait:listen say:'{MESSAGE}' dtmf:#", extra=extra)
         p = app.of("/handle-recording")[0]
         status, got, body = app.downloads[p["RecordingSid"]]
     assert (status, got) == (200, kind) and len(body) > 1000
+    # the box plays its own protected recording back from the disk
+    assert of(events, "error") == [] and [e["url"] for e in of(events, "play")] == [p["RecordingUrl"]]
     with VoicemailApp(download_ext=ext) as app:
         call(tmp_path, app, f"wait:listen say:'{MESSAGE}' dtmf:#", extra=extra)
         p = app.of("/handle-recording")[0]

@@ -85,14 +85,16 @@ def export(store, sids: list[str], output: str, mp3: bool) -> None:
     import shutil
     from pathlib import Path
 
-    from ..recordings.server import read_pcm, encode_mp3
+    from ..recordings.server import mp3_chunks
 
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     for sid in sids:
         if mp3:
             target = folder / f"{sid}.mp3"
-            target.write_bytes(encode_mp3(read_pcm(store.path(sid))))
+            with target.open("wb") as out:
+                for chunk in mp3_chunks(store.path(sid)):
+                    out.write(chunk)
         else:
             target = folder / f"{sid}.wav"
             shutil.copyfile(store.path(sid), target)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 
 from .server import RecordingServer
-from .store import Recording, RecordingStore, StoreError, open_store, recordings_dir
+from .store import SID, Recording, RecordingStore, StoreError, open_store, recordings_dir
 from .take import Take, beep
 from .transcribe import Job, Transcriber
 
@@ -91,6 +91,14 @@ class Recordings:
 
     def url(self, sid: str) -> str:
         return self.server.recording_url(sid)
+
+    def own_sid(self, url: str) -> str | None:
+        """The SID when URL is one of this box's RecordingUrls (plain, .wav or .mp3) of a kept recording."""
+        prefix = self.server.recording_url("")
+        if not self.server.base or not url.startswith(prefix):
+            return None
+        sid = url[len(prefix):].split("?")[0].removesuffix(".wav").removesuffix(".mp3")
+        return sid if SID.fullmatch(sid) and self.store.get(sid) is not None else None
 
 
 __all__ = ["Job", "Recording", "RecordingServer", "RecordingStore", "Recordings", "StoreError", "Take",

@@ -12,6 +12,7 @@ cutting the verb off.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from ..twiml.channel import RecordingUnavailable, Saved
@@ -81,6 +82,18 @@ class CallRecorder:
         job = Job(saved.sid, saved.url, saved.duration, callback, call.params(),
                   report=lambda result: call.emit("transcription", **result))
         self.recordings.transcriber.submit(job)
+
+    async def own_audio(self, url: str) -> bytes | None:
+        """The WAV behind one of this box's RecordingUrls (any extension), read from the disk;
+        None for any other URL. Played this way, a caller's message is never fetched over HTTP
+        (which protected media would refuse) nor copied into the web cache."""
+        sid = self.recordings.own_sid(url) if self.recordings is not None and not self.recordings.problem else None
+        if sid is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.recordings.store.path(sid).read_bytes)
+        except OSError:
+            return None
 
     async def after_hangup(self, url: str, method: str, params: dict[str, str]) -> None:
         try:

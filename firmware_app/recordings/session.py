@@ -73,12 +73,16 @@ class RecordSession:
     async def finish(self, trim: bool) -> Saved | None:
         """Store the recording; None when the caller never spoke (an empty recording)."""
         self.stopped = True
-        with self.clock.hold():
-            pcm = await asyncio.to_thread(self.take.finish, trim)
-            if pcm is None:
-                return None
-            rec: Recording = await asyncio.to_thread(self.recordings.store.save, pcm, call_sid=self.call_sid,
-                                                     caller=self.caller, called=self.called, sid=self.sid)
+        try:
+            with self.clock.hold():
+                keep = await asyncio.to_thread(self.take.keep, trim)
+                if keep is None:
+                    return None
+                rec: Recording = await asyncio.to_thread(self.recordings.store.save, self.take.kept(keep),
+                                                         call_sid=self.call_sid, caller=self.caller,
+                                                         called=self.called, sid=self.sid)
+        finally:
+            self.take.discard()
         return Saved(rec.sid, self.url, rec.duration)
 
     def discard(self) -> None:

@@ -27,6 +27,7 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 RATE = 8000
 SID = re.compile(r"RE[0-9a-f]{32}")
@@ -119,9 +120,9 @@ class RecordingStore:
             raise KeyError(sid)
         return self.dir / f"{sid}.{ext}"
 
-    def save(self, pcm: bytes, *, call_sid: str, caller: str, called: str = "", sid: str | None = None,
-             created_at: float | None = None) -> Recording:
-        """Write PCM (16-bit, 8 kHz, mono) as SID.wav and index it; then apply retention."""
+    def save(self, pcm: bytes | Iterable[bytes], *, call_sid: str, caller: str, called: str = "",
+             sid: str | None = None, created_at: float | None = None) -> Recording:
+        """Write PCM (16-bit, 8 kHz, mono; bytes or chunks of them) as SID.wav and index it; then apply retention."""
         self._writable()
         sid = sid or new_sid("RE")
         path = self.path(sid)
@@ -131,9 +132,11 @@ class RecordingStore:
                 w.setnchannels(1)
                 w.setsampwidth(2)
                 w.setframerate(RATE)
-                w.writeframes(pcm)
+                for chunk in [pcm] if isinstance(pcm, (bytes, bytearray)) else pcm:
+                    w.writeframes(chunk)
+                samples = w.getnframes()
             os.replace(tmp, path)
-            rec = Recording(sid, call_sid, caller, called, created_at or time.time(), len(pcm) / 2 / RATE,
+            rec = Recording(sid, call_sid, caller, called, created_at or time.time(), samples / RATE,
                             path.stat().st_size)
             self.db.execute(f"INSERT INTO recordings ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0)",
                             (rec.sid, rec.call_sid, rec.caller, rec.called, rec.created_at, rec.duration, rec.bytes))

@@ -35,6 +35,7 @@ ONSET_MS = 60
 TONE_GUARD_BEFORE = 3       # frames: the detector confirms a tone 31-52 ms after it starts
 TONE_GUARD_AFTER = 2        # frames: release after 25 ms, plus the tone's decay
 PAD = 5                     # frames of silence kept around the speech when trimming
+CHUNK_FRAMES = 3000         # a minute of audio: what finishing a take holds in memory at once
 BEEP_HZ = 1000.0
 BEEP_SECONDS = 0.5
 BEEP_DBM0 = -10.0
@@ -115,24 +116,32 @@ class Take:
         self.close()
         self.raw_path.unlink(missing_ok=True)
 
-    def finish(self, trim: bool) -> bytes | None:
-        """The recording as PCM, or None when the caller never spoke. Blocking: run it in a thread.
-
-        The raw file is removed either way.
-        """
+    def keep(self, trim: bool) -> np.ndarray | None:
+        """Which frames the recording keeps; None when the caller never spoke. Closes the raw file."""
         self.close()
+        if not self.voice or not self.frames:
+            return None
+        keep = np.ones(self.frames, dtype=bool)
+        for first, end in self.tones:
+            keep[max(0, first - TONE_GUARD_BEFORE):end + TONE_GUARD_AFTER] = False
+        if trim:
+            keep[:max(0, self.voice[0][0] - PAD)] = False
+            keep[self.voice[-1][1] + PAD:] = False
+        return keep if keep.any() else None
+
+    def kept(self, keep: np.ndarray):
+        """The kept frames as PCM, CHUNK_FRAMES at a time, read from the raw file (bounded memory). Blocking."""
+        audio = np.memmap(self.raw_path, dtype="<i2", mode="r", shape=(self.frames, FRAME_BYTES // 2))
+        for start in range(0, self.frames, CHUNK_FRAMES):
+            chunk = audio[start:start + CHUNK_FRAMES][keep[start:start + CHUNK_FRAMES]]
+            if len(chunk):
+                yield chunk.tobytes()
+        del audio
+
+    def finish(self, trim: bool) -> bytes | None:
+        """The whole recording as PCM (None: the caller never spoke), and the raw file removed. Blocking."""
         try:
-            if not self.voice or not self.frames:
-                return None
-            audio = np.memmap(self.raw_path, dtype="<i2", mode="r", shape=(self.frames, FRAME_BYTES // 2))
-            keep = np.ones(self.frames, dtype=bool)
-            for first, end in self.tones:
-                keep[max(0, first - TONE_GUARD_BEFORE):end + TONE_GUARD_AFTER] = False
-            if trim:
-                keep[:max(0, self.voice[0][0] - PAD)] = False
-                keep[self.voice[-1][1] + PAD:] = False
-            pcm = audio[keep].tobytes()
-            del audio
-            return pcm or None
+            keep = self.keep(trim)
+            return None if keep is None else b"".join(self.kept(keep))
         finally:
             self.raw_path.unlink(missing_ok=True)
