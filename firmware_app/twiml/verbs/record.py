@@ -26,7 +26,7 @@ from ..schema import Attr, BadValue, Boolean, Choice, Integer, Number, Url
 from . import register
 from .base import CONTINUE, STOP, Follow, Verb
 
-KEYS = "0123456789*#"
+KEYS = "1234567890*#"                # Twilio's default finishOnKey: any key
 EVENTS = ("in-progress", "completed", "absent")
 LONGEST = 24 * 3600                 # maxLength="0": as long as a call may last
 
@@ -58,7 +58,7 @@ class Record(Verb):
         Url("action", follow="twiml", method="method", empty_is_document=True),
         Choice("method", "POST", choices=("GET", "POST")),
         Number("timeout", 5.0, minimum=0),
-        FinishKeys("finishOnKey", KEYS[:10] + "*#", "finish_on_key"),
+        FinishKeys("finishOnKey", KEYS, "finish_on_key"),
         Integer("maxLength", 3600, "max_length", minimum=0, maximum=LONGEST),
         Boolean("playBeep", True, "play_beep"),
         Choice("trim", "trim-silence", choices=("trim-silence", "do-not-trim")),
@@ -128,6 +128,11 @@ class Record(Verb):
                 return "hangup"
             if ev.kind == "digit" and ev.value in self.finish_on_key:
                 return ev.value
+
+    def lint(self, context):
+        if "action" not in self.given:
+            yield "warning", ("<Record> has no action: the recording is posted back to this same document, "
+                              "which records again (a loop)")
 
     def _status(self, ch, status: str, sid: str, url: str, started: float, duration: int = 0) -> None:
         if not self.recording_status_callback or status not in self.recording_status_callback_event:
