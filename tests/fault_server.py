@@ -7,6 +7,8 @@
     with Hung() as hung:          # accepts connections, never answers
         hung.url("/ivr")
     Trickle()                     # answers one byte every tenth of a second
+    HeaderTrickle()               # a status line, then its headers one byte at a time, forever
+    SlowBody()                    # headers, then a long audio body in small chunks
     Drop()                        # reads the request, hangs up without answering
 
 All of them listen on 127.0.0.1 only.
@@ -138,6 +140,46 @@ class Trickle(_RawServer):
                     if self.stopping.is_set():
                         return
                     conn.sendall(body[i:i + 1])
+                    time.sleep(self.delay)
+            except OSError:
+                return
+
+
+class HeaderTrickle(_RawServer):
+    """Answers a status line at once, then one header byte per ``delay`` seconds, forever."""
+
+    def __init__(self, delay: float = 0.1):
+        super().__init__()
+        self.delay = delay
+        self.serve()
+
+    def handle(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self.stopping.is_set():
+                    conn.sendall(b"X")
+                    time.sleep(self.delay)
+            except OSError:
+                return
+
+
+class SlowBody(_RawServer):
+    """Headers at once, then a 1 MB audio body one small chunk per ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.1):
+        super().__init__()
+        self.delay = delay
+        self.serve()
+
+    def handle(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 1000000\r\n\r\n")
+                while not self.stopping.is_set():
+                    conn.sendall(b"\0" * 100)
                     time.sleep(self.delay)
             except OSError:
                 return

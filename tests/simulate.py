@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ IVRBOX = str(Path(sys.executable).with_name("ivrbox"))
 def simulate(url: str, caller: str = "", *args: str, config: str | None = None, check: bool = True,
              timeout: float = 60) -> list[dict]:
     cmd = [IVRBOX, "simulate", url, "--caller", caller, *args]
+    if os.environ.get("IVRBOX_TEST_STATE"):  # run a whole suite on one persistent state (test_web_faults)
+        cmd += ["--state", os.environ["IVRBOX_TEST_STATE"]]
     if config:
         cmd += ["--config", config]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

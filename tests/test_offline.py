@@ -263,3 +263,34 @@ def test_new_input_waits_behind_older_input_the_server_has_not_had_yet(live, flo
         if rec.params.get("Digits"):
             first_seen.setdefault(rec.headers["I-Twilio-Idempotency-Token"], rec.params["Digits"])
     assert list(first_seen.values()) == ["1", "2", "3", "9"]
+
+
+def test_a_read_only_disk_the_calls_go_on_input_is_held_and_logged_and_the_outbox_still_lists(live, tmp_path):
+    import json
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    live.routes["/start"] = (f"<Response><Say>Hello</Say><Play>{live.url('/a.wav')}</Play>"
+                             '<Gather numDigits="1" action="/act"/></Response>')
+    live.routes["/a.wav"] = (404, {}, "")
+    live.routes["/act"] = (503, {}, "")
+    config = tmp_path / "ro.toml"
+    config.write_text(f'[server]\nconnect_timeout = {CONNECT}\n[cache]\ndir = "{disk}/cache"\n'
+                      f'[outbox]\npath = "{disk}/outbox.sqlite"\n')
+    sim = f"{IVRBOX} simulate {live.url('/start')} --config {config} --max-seconds 10"
+    script = (f"mount -t tmpfs -o size=4m tmpfs {disk} && {sim} --caller 'wait:listen dtmf:1' > /dev/null && "
+              f"mount -o remount,ro {disk} && {IVRBOX} outbox list --config {config} > {tmp_path}/list.txt && "
+              f"{sim} --caller 'wait:listen dtmf:7' 2> {tmp_path}/log.txt")
+    proc = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    listed = (tmp_path / "list.txt").read_text()
+    assert "1 pending" in listed and "(read-only)" in listed and "Digits=1" in listed
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert says(events)[0] == "Hello" and events[-1]["event"] == "hangup"
+    cache_warnings = [e for e in of(events, "warning") if "cache" in e["message"]]
+    assert len(cache_warnings) == 1, of(events, "warning")
+    [held] = [e for e in of(events, "error") if e.get("input") == {"Digits": "7"}]
+    assert "in memory" in held["message"] and held["params"]["CallSid"].startswith("CA")
+    log = (tmp_path / "log.txt").read_text()
+    assert "holding in memory" in log and '"Digits": "7"' in log and held["params"]["CallSid"] in log

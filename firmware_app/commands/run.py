@@ -78,6 +78,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
         notify("STOPPING=1")
         pinger.cancel()
         await recordings.stop()
+        await shared["fetcher"].close()  # the HTTP session, the breaker's probes, the outbox retries
     return counter.taken
 
 

@@ -3,12 +3,20 @@
 Each line of output is one event with ``t`` (call seconds) and ``event``.
 The caller's side is a script, e.g. --caller "wait:prompt dtmf:1234#".
 Time is virtual: a minute of call takes a fraction of a second.
+
+Each run has fresh, private state: its cache, outbox and recordings live in a
+temporary directory removed afterwards, so runs are independent. ``--state
+DIR``, or an explicit ``[outbox] path`` / ``[cache] dir`` / ``[recordings] dir``
+in the config, keeps them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, default=600.0, metavar="S",
                    help="the caller hangs up after S call seconds (default 600)")
     p.add_argument("--record", metavar="WAV", help="write what the box said to this 8 kHz wav")
+    p.add_argument("--state", metavar="DIR", help="keep the cache, outbox and recordings in DIR across runs "
+                   "(default: a fresh temporary directory per run, unless the config names them)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -60,5 +70,23 @@ def main(args: argparse.Namespace) -> int:
             await recordings.stop()         # the transcriptions and callbacks the call started
             await fetcher.close()
 
-    asyncio.run(simulate())
+    with state_dir(config, args.state):
+        asyncio.run(simulate())
     return 0
+
+
+@contextmanager
+def state_dir(config: dict, keep: str | None):
+    """Point the cache, outbox and recordings the config leaves unset at DIR, or at a temporary directory."""
+    if keep is None and (config["outbox"]["path"] or config["cache"]["dir"] or config["recordings"]["dir"]):
+        yield
+        return
+    with ExitStack() as stack:
+        root = Path(keep) if keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ivrbox-sim-")))
+        if keep or not config["cache"]["dir"]:
+            config["cache"]["dir"] = str(root / "cache")
+        if keep or not config["outbox"]["path"]:
+            config["outbox"]["path"] = str(root / "outbox.sqlite")
+        if keep or not config["recordings"]["dir"]:
+            config["recordings"]["dir"] = str(root / "recordings")
+        yield

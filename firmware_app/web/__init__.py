@@ -15,11 +15,11 @@ def build_fetcher(config: dict):
     from .outbox import Outbox, OutboxError, outbox_path
 
     server, offline = config["server"], config["offline"]
-    problems, cache, outbox = [], None, None
+    problems, warnings, cache, outbox = [], [], None, None
     try:
         cache = Cache(cache_dir(config), max_bytes=int(config["cache"]["max_mb"] * 1024 * 1024))
     except CacheError as e:
-        problems.append(f"{e}; running without a cache")
+        warnings.append(f"{e}; the cache is bypassed")
     try:
         box = config["outbox"]
         outbox = Outbox(outbox_path(config), max_attempts=box["max_attempts"], max_age=box["max_age_days"] * 86400,
@@ -31,7 +31,8 @@ def build_fetcher(config: dict):
         HttpClient(auth_token=server["auth_token"], timeout=server["timeout"], connect_timeout=connect),
         quick=HttpClient(auth_token=server["auth_token"], timeout=connect, connect_timeout=connect),
         cache=cache, outbox=outbox, fallback_url=server["fallback_url"], offline_flow=offline["flow"],
-        connect_timeout=connect, probe_interval=offline["probe_interval"], problems=problems)
+        connect_timeout=connect, probe_interval=offline["probe_interval"], problems=problems,
+        warnings=warnings)
 
 
 __all__ = ["BundledFlows", "FetchError", "HttpClient", "Request", "Response", "build_fetcher", "redact"]

@@ -37,11 +37,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..twiml.parse import TwimlError, parse
 from .breaker import Breaker, origin
 from .bundled import BundledFlows
+from .call_fetcher import CallFetcher
 from .cache import Cache, CacheError
 from .client import FetchError, Request, Response, redact
 from .outbox import REPLAY_HEADER, TOKEN_HEADER, Outbox, OutboxError, iso
@@ -67,25 +66,11 @@ def error_note(e: Exception, url: str) -> dict:
             "url": redact(url)}
 
 
-class CallFetcher:
-    """One call's view of the fetcher: its own cookie jar, as Twilio keeps one per call,
-    and the caller the cache keeps private answers for. Close it when the call ends."""
-
-    def __init__(self, web: OfflineFetcher, call_sid: str, caller: str = ""):
-        self.web, self.call_sid, self.caller = web, call_sid, caller
-        self.jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies from IP-address hosts
-
-    async def fetch(self, req: Request) -> Response:
-        return await self.web.fetch(replace(req, jar=self.jar, caller=req.caller or self.caller))
-
-    async def close(self) -> None:
-        self.jar.clear()
-
-
 class OfflineFetcher:
     def __init__(self, web, *, quick=None, cache: Cache | None = None, outbox: Outbox | None = None,
                  flows: BundledFlows | None = None, fallback_url: str = "", offline_flow: str = "",
-                 connect_timeout: float = 2.0, probe_interval: float = 1.0, problems: list[str] = ()):
+                 connect_timeout: float = 2.0, probe_interval: float = 1.0, problems: list[str] = (),
+                 warnings: list[str] = ()):
         self.web = web                        # audio, callbacks and outbox deliveries
         self.quick = quick or web             # TwiML and probes: the caller is waiting
         self.cache = cache
@@ -97,7 +82,8 @@ class OfflineFetcher:
         self.probe_interval = probe_interval
         self.breaker = Breaker(self._probe, probe_interval, on_close=self._flush_soon)
         self.unsaved: list[Request] = []      # action requests the outbox could not store, ready to send
-        self.problems = [{"event": "error", "code": 0, "message": p} for p in problems]
+        self.problems = [*({"event": "error", "code": 0, "message": p} for p in problems),
+                         *({"event": "warning", "message": w} for w in warnings)]
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._retrier: asyncio.Task | None = None

@@ -307,7 +307,7 @@ class Outbox:
     async def _deliver_origin(self, web, key: str) -> tuple[int, str | None]:
         if not self.claim(key):
             return 0, f"{key} is being delivered by another process"
-        sent = 0
+        sent, renewed = 0, time.monotonic()
         try:
             while True:
                 batch = self.pending(limit=50, for_origin=key)
@@ -325,7 +325,9 @@ class Outbox:
                             return sent, e.message
                         status = e.status or e.code
                     self.mark_delivered(item, status)
-                    self.claim(key)  # renew the lease
                     sent += 1
+                    if time.monotonic() - renewed > LEASE_SECONDS / 4:
+                        self.claim(key)  # renew the lease
+                        renewed = time.monotonic()
         finally:
             self.release(key)

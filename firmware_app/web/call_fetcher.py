@@ -1,0 +1,29 @@
+"""One call's view of the fetch stack: its own cookie jar, and who the caller is.
+
+    >>> call = web.for_call("CA123", caller="+15550100")   # doctest: +SKIP
+    >>> resp = await call.fetch(Request("POST", url))      # doctest: +SKIP
+    >>> await call.close()                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import aiohttp
+
+from .client import Request, Response
+
+
+class CallFetcher:
+    """One call's view of the fetcher: its own cookie jar, as Twilio keeps one per call,
+    and the caller the cache keeps private answers for. Close it when the call ends."""
+
+    def __init__(self, web, call_sid: str, caller: str = ""):
+        self.web, self.call_sid, self.caller = web, call_sid, caller
+        self.jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies from IP-address hosts
+
+    async def fetch(self, req: Request) -> Response:
+        return await self.web.fetch(replace(req, jar=self.jar, caller=req.caller or self.caller))
+
+    async def close(self) -> None:
+        self.jar.clear()
