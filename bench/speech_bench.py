@@ -64,7 +64,7 @@ def load_figures(language: str, path: str) -> dict:
 
 async def recognise(model, pcm: bytes, hints: list[str]) -> tuple[str, float, float]:
     """(text, seconds to process all audio, seconds to finalise once caught up)."""
-    from firmware_app.listen.speech import SpeechSession
+    from firmware_app.listen.session import SpeechSession
 
     session = SpeechSession(model, hints=hints, speech_model="default", profanity_filter=False)
     began = time.perf_counter()
@@ -167,7 +167,7 @@ def disk_mb(path: str) -> float:
 
 
 def main() -> None:
-    from firmware_app.listen.speech import SpeechModels
+    from firmware_app.listen.models import SpeechModels
 
     for language, path in installed_models().items():
         load = load_figures(language, path)

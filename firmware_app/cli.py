@@ -10,7 +10,7 @@ import sys
 
 import firmware_app
 
-COMMANDS = ["run", "simulate", "dtmf", "devices", "cache", "outbox", "recordings"]
+COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox", "recordings"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -70,6 +70,12 @@ def _line_urls(value: str | list) -> str | None:
     return None
 
 
+def _speech_engine(name: str) -> str | None:
+    from .listen.engine import ENGINES
+
+    return None if name in ENGINES else f"must be one of {', '.join(sorted(ENGINES))}"
+
+
 # section -> key -> (type, default, check or None)
 SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     "server": {
@@ -115,6 +121,7 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
                                 else "must be a BCP-47 language tag such as en-US"),
     },
     "speech": {
+        "engine": (str, "vosk", _speech_engine),
         "vad_aggressiveness": (int, 2, lambda v: None if 0 <= v <= 3 else "must be 0 (keeps most speech) to 3"),
         "vad_hangover_ms": (int, 300, lambda v: None if v >= 20 else "must be at least one 20 ms frame"),
     },

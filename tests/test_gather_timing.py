@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from firmware_app.call import Listener
+from firmware_app.listen.listener import Listener
 from firmware_app.clock import Clock
 from firmware_app.twiml.channel import Input
 from firmware_app.twiml.verbs.gather import gather
@@ -45,7 +45,7 @@ class Box:
 
     @asynccontextmanager
     async def listen(self, speech):
-        self.listener = Listener(self, session=Answer(), vad=None)
+        self.listener = Listener(self.clock, self.emit, session=Answer(), vad=None)
         yield self.listener
 
 

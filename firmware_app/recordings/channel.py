@@ -1,9 +1,9 @@
 """<Record>'s part of a call's channel: the beep, the recorder, the callbacks.
 
-The Call delegates to one CallRecorder: its frame pump hands over frames
-and keys, and the caller's hang-up, which a recording in progress takes (the
-message is kept and the action request still made) instead of the call
-cutting the verb off.
+The Call delegates to one CallRecorder. While recording, the session is the
+frame pump's listener (frames with the DTMF detector's verdict, and keys),
+and the caller's hang-up goes to it: the message is kept and the action
+request still made, instead of the call cutting the verb off.
 
     >>> recorder = CallRecorder(call, recordings)     # doctest: +SKIP
     >>> async with recorder.record() as rec:           # doctest: +SKIP
@@ -29,16 +29,6 @@ class CallRecorder:
         self.recordings = recordings
         self.session: RecordSession | None = None
 
-    # From the frame pump
-
-    def feed(self, frame: bytes, tone: bool) -> None:
-        if self.session is not None:
-            self.session.feed(frame, tone)
-
-    def digit(self, key: str) -> None:
-        if self.session is not None:
-            self.session.digit(key)
-
     def take_hangup(self) -> bool:
         """The caller hung up: True when a recording in progress takes it and finishes the verb."""
         if self.session is None:
@@ -63,12 +53,12 @@ class CallRecorder:
         session = RecordSession(self.recordings, call.clock, call_sid=call.sid, caller=params["From"],
                                 called=params["To"], aggressiveness=speech["vad_aggressiveness"],
                                 hangover_ms=speech["vad_hangover_ms"])
-        self.session = session
+        self.session = call.pump.listener = session      # the pump feeds it frames and keys
         call.emit("_listen", input=["record"], language="en-US")
         try:
             yield session
         finally:
-            self.session = None
+            self.session = call.pump.listener = None
             session.discard()
 
     def callback(self, url: str, method: str, params: dict[str, str]) -> None:

@@ -1,8 +1,8 @@
 """The call's side of one <Record>: fed by the frame pump, read by the verb.
 
-The frame pump hands every caller frame to ``feed`` (with the DTMF
-detector's verdict), every key to ``digit`` and the caller's hang-up to
-``hung_up``; the <Record> verb reads ``next`` (keys, speech edges, the
+It is the frame pump's listener while recording: every caller frame goes to
+``feed`` (with the DTMF detector's verdict), every key to ``digit``; the
+call hands it the caller's hang-up (``hung_up``); the <Record> verb reads ``next`` (keys, speech edges, the
 hang-up) and ``silence``, and ends with ``finish``, which cuts, trims and
 stores the audio off the event loop.
 
@@ -52,6 +52,9 @@ class RecordSession:
 
     def digit(self, key: str) -> None:
         self.queue.put_nowait(Input("digit", key))
+
+    async def settle(self) -> None:
+        """Nothing runs off the loop while recording: the simulator's pump need not wait."""
 
     def hung_up(self) -> None:
         """The verb then ends as for a hang-up, even if it was already finishing."""

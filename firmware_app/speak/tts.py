@@ -1,7 +1,10 @@
 """Text to speech with espeak-ng, as 8 kHz PCM for the line.
 
+    >>> import asyncio
     >>> tts = Synthesizer()
-    >>> pcm, warning = await tts.synth("Hello", "man", "en-US")  # doctest: +SKIP
+    >>> pcm, warning = asyncio.run(tts.synth("Hello", "man", "en-US"))
+    >>> warning, 0.2 < len(pcm) / 16000 < 2.0       # seconds of 8 kHz 16-bit speech
+    (None, True)
 
 Synthesis runs in a subprocess, off the event loop; recent phrases are kept
 in memory because IVR prompts repeat. Without espeak-ng the box still keeps

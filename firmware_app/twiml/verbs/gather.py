@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..channel import Channel, Input, Listener, Speech
 from ..schema import Attr, BadValue, Boolean, Choice, Integer, Number, Url
-from . import register
+from .registry import register
 from .base import CONTINUE, Follow, Verb
 
 SPEECH_CAP = 60.0
@@ -110,7 +110,8 @@ class Gather(Verb):
                               f"(numDigits={self.num_digits}); pressing it submits instead of counting")
         if "speech" in self.input and not context.has_speech(self.language):
             yield "warning", (f"<Gather input={' '.join(sorted(self.input))!r}> listens for speech in "
-                              f"{self.language!r}, which has no configured speech model; it will hear keys only")
+                              f"{self.language!r}, which has no configured speech model: "
+                              "the box will not hear speech there")
 
 
 async def _prompts(ch: Channel, g: Gather, inputs: Listener, barge_in: set[str]) -> Input | None:

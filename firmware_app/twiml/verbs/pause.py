@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..schema import Number
-from . import register
+from .registry import register
 from .base import CONTINUE, Verb
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..channel import RecordingUnavailable
 from ..schema import Attr, BadValue, Boolean, Choice, Integer, Number, Url
-from . import register
+from .registry import register
 from .base import CONTINUE, STOP, Follow, Verb
 
 KEYS = "1234567890*#"                # Twilio's default finishOnKey: any key

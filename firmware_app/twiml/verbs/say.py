@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..schema import Attr, Integer
-from . import register
+from .registry import register
 from .base import CONTINUE, Verb
 
 MAX_TEXT = 4096

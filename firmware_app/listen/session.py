@@ -1,22 +1,10 @@
-"""Speech recognition for ``<Gather input="speech">``, off the event loop.
+"""One utterance of ``<Gather input="speech">``, recognised off the event loop.
 
-SpeechModels loads one model per language in a background thread when the
-box starts; SpeechSession recognises one utterance from 20 ms frames.
-
-    >>> models = SpeechModels({"ko-KR": "/var/lib/ivrbox/models/vosk-model-small-ko-0.22"})
-    >>> models.start()
-    >>> models.get("ko-KR") is None        # still loading: calls go on meanwhile
-    True
-    >>> models.wait()                      # doctest: +SKIP
-    >>> session = SpeechSession(models.get("ko-KR"), hints=["예약", "취소"],
-    ...                         speech_model="default", profanity_filter=True)  # doctest: +SKIP
-    >>> session.feed(frame)                # every 20 ms, never blocks     # doctest: +SKIP
-    >>> await session.result()             # doctest: +SKIP
-    ('예약', 0.93)
-
-The engine is a small interface (see Engine below); Vosk is the one in
-speech_vosk. A session runs each recognizer in its own worker thread: the
-loop only queues frames and reads events.
+A SpeechSession takes a loaded model (models.py), is fed 20 ms frames and
+ends with ``await session.result()`` -> (SpeechResult, Confidence). The
+model is any engine's (engine.py); Vosk is the one in speech_vosk. A session
+runs each recognizer in its own worker thread: the loop only queues frames
+and reads events.
 
 With hints, a grammar recognizer built from them runs beside an open one.
 A grammar forces whatever was said onto its phrases, so its result only
@@ -31,16 +19,11 @@ import asyncio
 import functools
 import os
 import queue
-import re
 import threading
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-HERE = Path(__file__).parent
-MAX_HINTS = 500
-MAX_HINT_CHARS = 100
+from .engine import SpeechError, Stream, Word
+from .hints import mask_profanity, prepare_hints
+
 SPEECH_MODELS = ("default", "numbers_and_commands", "phone_call")
 # A grammar result of the open-vocabulary speech models below this mean word
 # confidence is replaced by the free-text result.
@@ -48,188 +31,6 @@ GRAMMAR_MIN_CONFIDENCE = 0.5
 PARTIAL_EVERY_FRAMES = 5            # partial results every 100 ms of audio
 _BATCH_FRAMES = 50                  # a lagging worker catches up 1 s at a time
 NICE = {True: 5, False: 10}         # recognizer thread niceness: primary, fallback
-
-
-class ModelError(Exception):
-    """A model directory cannot be used; the message says why."""
-
-
-class SpeechError(Exception):
-    """The recognizer failed during an utterance."""
-
-
-@dataclass
-class Word:
-    text: str
-    conf: float
-    unknown: bool = False           # the engine's "not in the grammar" token
-
-
-class Stream(Protocol):
-    """One recognizer over one stream of 16-bit PCM. Called from one worker thread."""
-
-    def accept(self, pcm: bytes) -> bool: ...     # True at the end of an utterance
-    def partial(self) -> str: ...
-    def take(self) -> list[Word]: ...             # the utterance that just ended
-    def finish(self) -> list[Word]: ...           # the rest; the stream is done
-
-
-class Model(Protocol):
-    name: str
-    language: str
-    grammars: bool                                # grammar_stream() is supported
-
-    def unknown_words(self, phrase: str) -> list[str]: ...
-    def open_stream(self, rate: int) -> Stream: ...
-    def grammar_stream(self, rate: int, phrases: list[str]) -> Stream: ...
-
-
-class Engine(Protocol):
-    name: str
-
-    def load(self, path: str, language: str) -> Model: ...  # raises ModelError
-
-
-@functools.cache
-def model_table() -> dict:
-    """speech_models.toml: per BCP-47 tag, the model archive and its number words."""
-    with (HERE / "speech_models.toml").open("rb") as f:
-        return tomllib.load(f)["models"]
-
-
-def number_words(language: str) -> list[str]:
-    entry = _lookup(model_table(), language)
-    return list(entry.get("numbers", [])) if entry else []
-
-
-def _lookup(table: dict, language: str):
-    key = language.casefold()
-    return next((v for k, v in table.items() if k.casefold() == key), None)
-
-
-_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-
-
-class SpeechModels:
-    """Loads each configured language's model once, in a background thread, at start;
-    the box answers calls meanwhile."""
-
-    def __init__(self, paths: dict[str, str], engine: Engine | None = None) -> None:
-        if not isinstance(paths, dict):
-            raise TypeError(f"speech model paths must be a dict of language -> directory, got {paths!r}")
-        for language, path in paths.items():
-            if not isinstance(language, str) or not _TAG.match(language):
-                raise ValueError(f"speech model language {language!r} is not a BCP-47 tag such as 'en-US'")
-            if not isinstance(path, str) or not path:
-                raise ValueError(f"speech model for {language!r}: expected a directory path, got {path!r}")
-        if engine is None:
-            from firmware_app.listen.speech_vosk import VoskEngine
-
-            engine = VoskEngine()
-        self.paths = dict(paths)
-        self.engine = engine
-        self._loaded: dict[str, Model] = {}
-        self._failed: dict[str, str] = {}
-        self.load_seconds: dict[str, float] = {}
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Begin loading, one model after the other, in a daemon thread. Safe to call twice."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._load_all, name="speech-models", daemon=True)
-            self._thread.start()
-
-    def _load_all(self) -> None:
-        import time
-
-        for language, path in self.paths.items():
-            began = time.perf_counter()
-            try:
-                self._loaded[language] = self.engine.load(path, language)
-            except ModelError as e:
-                self._failed[language] = str(e)
-            except Exception as e:      # noqa: BLE001 - any engine failure is a reason to report
-                self._failed[language] = f"{type(e).__name__}: {e}"
-            self.load_seconds[language] = time.perf_counter() - began
-        self._done.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every model has loaded or failed; False on timeout."""
-        self.start()
-        return self._done.wait(timeout)
-
-    def _key(self, language: str) -> str | None:
-        key = language.casefold()
-        return next((k for k in self.paths if k.casefold() == key), None)
-
-    def get(self, language: str):
-        """The loaded model for LANGUAGE, or None (see why_missing)."""
-        key = self._key(language)
-        return self._loaded.get(key) if key else None
-
-    def why_missing(self, language: str) -> str:
-        """Why get(LANGUAGE) is None, as a sentence for a warning event; '' if it is not."""
-        key = self._key(language)
-        if key is None:
-            known = ", ".join(self.paths) or "none"
-            return f"no speech model configured for {language!r} (configured: {known})"
-        if key in self._loaded:
-            return ""
-        if key in self._failed:
-            return f"the speech model for {key!r} failed to load: {self._failed[key]}"
-        if self._thread is None:
-            return f"the speech model for {key!r} is not loading (SpeechModels.start() was not called)"
-        return f"the speech model for {key!r} is still loading"
-
-
-def prepare_hints(hints: list[str], model: Model, extra: list[str] = ()) -> tuple[list[str], list[str]]:
-    """Grammar phrases from HINTS (Twilio's limits applied) plus EXTRA, and the warnings."""
-    if not isinstance(hints, (list, tuple)) or not all(isinstance(h, str) for h in hints):
-        raise TypeError(f"hints must be a list of strings (the parser splits the attribute), got {hints!r}")
-    hints = list(hints)
-    warnings = []
-    if len(hints) > MAX_HINTS:
-        warnings.append(f"{len(hints)} hints given; only the first {MAX_HINTS} are used")
-        hints = hints[:MAX_HINTS]
-    phrases = []
-    for hint in hints:
-        if len(hint) > MAX_HINT_CHARS:
-            cut = hint[:MAX_HINT_CHARS]
-            cut = cut.rsplit(" ", 1)[0] if hint[MAX_HINT_CHARS] != " " and " " in cut else cut
-            warnings.append(f"hint {hint[:30]!r}... is {len(hint)} characters; "
-                            f"cut to {len(cut)} (at most {MAX_HINT_CHARS})")
-            hint = cut
-        phrase = " ".join(re.sub(r"[^\w' ]+", " ", hint).lower().split())
-        if phrase:
-            phrases.append(phrase)
-    if phrases and not model.grammars:
-        warnings.append(f"the {model.language} model cannot use a grammar; hints only reach free-text recognition")
-        return [], warnings
-    grammar = []
-    for phrase in phrases:
-        unknown = model.unknown_words(phrase)
-        if unknown:
-            warnings.append(f"hint {phrase!r}: the {model.language} model does not know "
-                            f"{', '.join(map(repr, unknown))}; only free text can match it")
-        elif phrase not in grammar:
-            grammar.append(phrase)
-    if grammar:
-        grammar += [w for w in extra if w not in grammar and not model.unknown_words(w)]
-    return grammar, warnings
-
-
-@functools.cache
-def _profanity() -> frozenset[str]:
-    lines = (HERE / "profanity.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip().casefold() for w in lines if w.strip() and not w.startswith("#"))
-
-
-def mask_profanity(text: str) -> str:
-    """Replace all but the first letter of each profane word with '*' ('fuck' -> 'f***')."""
-    words = _profanity()
-    return re.sub(r"\w+(?:'\w+)?", lambda m: m[0][0] + "*" * (len(m[0]) - 1)
-                  if m[0].casefold() in words else m[0], text)
 
 
 _STOP = object()
@@ -345,7 +146,7 @@ class SpeechSession:
         self.events: asyncio.Queue = asyncio.Queue()
         self.profanity_filter = profanity_filter
         self.constrained = speech_model == "numbers_and_commands"
-        numbers = number_words(model.language) if self.constrained else []
+        numbers = model.number_words() if self.constrained else []
         self.grammar, self.warnings = prepare_hints(hints, model, numbers)
         self._last_partial: list[str] = []
         self._result: tuple[str, float] | None = None

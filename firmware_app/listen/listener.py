@@ -1,0 +1,113 @@
+"""Caller input for one <Gather>: digits, voice activity and speech results.
+
+The frame pump feeds it each 20 ms frame and each counted digit; the gather
+reads ``Input`` events from it through the channel. Without a speech session
+it hears digits only.
+
+    >>> import asyncio
+    >>> from firmware_app.clock import Clock
+    >>> async def main():
+    ...     listener = Listener(Clock(), print)
+    ...     listener.digit("5")
+    ...     return await listener.next(1.0)
+    >>> asyncio.run(main())
+    Input(kind='digit', value='5', stability=0.0, ago=0.0)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from ..clock import Clock
+from ..twiml.channel import Input, Speech
+from drivers.line import SILENCE
+
+
+class Listener:
+    def __init__(self, clock: Clock, emit: Callable[..., None], session=None, vad=None):
+        self.clock = clock
+        self.emit = emit
+        self.queue: asyncio.Queue[Input] = asyncio.Queue()
+        self.session = session
+        self.vad = vad
+        self.speech = session is not None
+
+    def digit(self, key: str) -> None:
+        self.queue.put_nowait(Input("digit", key))
+
+    def feed(self, frame: bytes, tone: bool = False) -> None:
+        """One frame of caller audio; ``tone`` says a DTMF tone is in it, which is not voice."""
+        if self.session is None:
+            return
+        if tone:
+            frame = SILENCE
+        self.session.feed(frame)
+        edge = self.vad.feed(frame)
+        if edge:
+            self.queue.put_nowait(Input(f"speech_{edge}", ago=self.vad.hangover if edge == "end" else 0.0))
+        while not self.session.events.empty():
+            kind, *rest = self.session.events.get_nowait()
+            if kind == "partial":
+                self.queue.put_nowait(Input("partial", rest[0], rest[1]))
+            elif kind == "endpoint":
+                self.queue.put_nowait(Input("endpoint"))
+
+    async def settle(self) -> None:
+        """In the simulator: wait until the recognizers caught up with the frames fed."""
+        if self.session is not None:
+            with self.clock.hold():
+                await self.session.settle()
+
+    async def next(self, timeout: float | None) -> Input | None:
+        if timeout is None:
+            return await self.queue.get()
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        get = asyncio.ensure_future(self.queue.get())
+        sleep = asyncio.ensure_future(self.clock.sleep(timeout))
+        done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return get.result() if get in done else None
+
+    def stop_speech(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    async def speech_result(self) -> tuple[str, float]:
+        """The utterance's text and confidence; a failed recognizer is no speech, with a warning."""
+        if self.session is None:
+            return "", 0.0
+        from .engine import SpeechError
+
+        try:
+            with self.clock.hold():
+                return await self.session.result()
+        except SpeechError as e:
+            self.emit("warning", message=f"speech recognition failed: {e}; treating it as no speech")
+            return "", 0.0
+
+
+def open_listener(speech: Speech | None, models, settings: dict, clock: Clock,
+                  emit: Callable[..., None]) -> Listener:
+    """A listener for a gather: with a speech session when speech is asked for and
+    its language's model is loaded; else digits only, with a warning saying why."""
+    if speech is None:
+        return Listener(clock, emit)
+    model = models.get(speech.language) if models else None
+    if model is None:
+        why = (models.why_missing(speech.language) if models
+               else f"no speech model configured for {speech.language!r}")
+        emit("warning", message=f"speech input unavailable: {why}; gathering DTMF only")
+        return Listener(clock, emit)
+    from .session import SpeechSession
+    from .vad import VoiceActivity
+
+    session = SpeechSession(model, hints=speech.hints, speech_model=speech.model,
+                            profanity_filter=speech.profanity_filter)
+    for warning in session.warnings:
+        emit("warning", message=warning)
+    vad = VoiceActivity(settings["vad_aggressiveness"], hangover_ms=settings["vad_hangover_ms"])
+    return Listener(clock, emit, session, vad)

@@ -1,0 +1,123 @@
+"""Speech models: each configured language's model, loaded once in the background.
+
+    >>> models = SpeechModels({"ko-KR": "/nonexistent/vosk-model-small-ko-0.22"})
+    >>> models.start()
+    >>> models.wait(30)
+    True
+    >>> models.get("ko-KR") is None
+    True
+    >>> models.why_missing("ko-KR")
+    "the speech model for 'ko-KR' failed to load: /nonexistent/vosk-model-small-ko-0.22 does not exist"
+
+``python -m firmware_app.listen.models LANG DIR [--engine NAME]`` downloads a
+language's model with the engine that owns it (``make model``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from pathlib import Path
+
+from .engine import Engine, Model, ModelError, engine_named
+
+
+_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class SpeechModels:
+    """Loads each configured language's model once, in a background thread, at start;
+    the box answers calls meanwhile."""
+
+    def __init__(self, paths: dict[str, str], engine: Engine | None = None) -> None:
+        if not isinstance(paths, dict):
+            raise TypeError(f"speech model paths must be a dict of language -> directory, got {paths!r}")
+        for language, path in paths.items():
+            if not isinstance(language, str) or not _TAG.match(language):
+                raise ValueError(f"speech model language {language!r} is not a BCP-47 tag such as 'en-US'")
+            if not isinstance(path, str) or not path:
+                raise ValueError(f"speech model for {language!r}: expected a directory path, got {path!r}")
+        if engine is None:
+            engine = engine_named("vosk")
+        self.paths = dict(paths)
+        self.engine = engine
+        self._loaded: dict[str, Model] = {}
+        self._failed: dict[str, str] = {}
+        self.load_seconds: dict[str, float] = {}
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin loading, one model after the other, in a daemon thread. Safe to call twice."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._load_all, name="speech-models", daemon=True)
+            self._thread.start()
+
+    def _load_all(self) -> None:
+        import time
+
+        for language, path in self.paths.items():
+            began = time.perf_counter()
+            try:
+                self._loaded[language] = self.engine.load(path, language)
+            except ModelError as e:
+                self._failed[language] = str(e)
+            except Exception as e:      # noqa: BLE001 - any engine failure is a reason to report
+                self._failed[language] = f"{type(e).__name__}: {e}"
+            self.load_seconds[language] = time.perf_counter() - began
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every model has loaded or failed; False on timeout."""
+        self.start()
+        return self._done.wait(timeout)
+
+    def _key(self, language: str) -> str | None:
+        key = language.casefold()
+        return next((k for k in self.paths if k.casefold() == key), None)
+
+    def get(self, language: str):
+        """The loaded model for LANGUAGE, or None (see why_missing)."""
+        key = self._key(language)
+        return self._loaded.get(key) if key else None
+
+    def why_missing(self, language: str) -> str:
+        """Why get(LANGUAGE) is None, as a sentence for a warning event; '' if it is not."""
+        key = self._key(language)
+        if key is None:
+            known = ", ".join(self.paths) or "none"
+            return f"no speech model configured for {language!r} (configured: {known})"
+        if key in self._loaded:
+            return ""
+        if key in self._failed:
+            return f"the speech model for {key!r} failed to load: {self._failed[key]}"
+        if self._thread is None:
+            return f"the speech model for {key!r} is not loading (SpeechModels.start() was not called)"
+        return f"the speech model for {key!r} is still loading"
+
+
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m firmware_app.listen.models",
+                                description="Download a speech model and print the config line for it.")
+    p.add_argument("language", help="a BCP-47 tag, e.g. en-US")
+    p.add_argument("directory", type=Path, help="where models live, e.g. /var/lib/ivrbox/models")
+    p.add_argument("--engine", default="vosk")
+    args = p.parse_args(argv)
+    try:
+        engine = engine_named(args.engine)
+        path = engine.download(args.language, args.directory)
+    except (ModelError, OSError) as e:
+        print(f"{p.prog}: {e}", file=sys.stderr)
+        return 1
+    print(f'\nAdd to /etc/ivrbox/config.toml:\n[speech]\nengine = "{engine.name}"\n'
+          f'[speech.models]\n"{args.language}" = "{path}"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

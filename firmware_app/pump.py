@@ -1,0 +1,105 @@
+"""The frame pump: a call's heartbeat.
+
+Each 20 ms it reads a frame from the line, runs the DTMF detector over it,
+counts each digit once (in-band, keypad and modem reports merged), feeds the
+listener of a running <Gather>, advances the clock, and writes the next frame
+of the box's voice. On a simulated line it lets the call settle between
+frames, so a simulated call is fast and deterministic.
+
+    >>> import asyncio
+    >>> from drivers.sim import SimLine
+    >>> async def main():
+    ...     pump = FramePump(SimLine(script="wait:0.1"), emit=lambda event, **f: None)
+    ...     await pump.start()
+    ...     await pump.clock.sleep(1.0)
+    ...     await pump.stop()
+    ...     return pump.clock.t
+    >>> asyncio.run(main())
+    1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from drivers.line import HungUp, Line, LineError
+
+from .clock import Clock
+from .listen.digits import DigitStream
+from .listen.dtmf import DtmfDetector
+from .listen.listener import Listener
+from .speak.player import Player
+
+
+class FramePump:
+    def __init__(self, line: Line, emit: Callable[..., None], on_line_failure: Callable[[], None] = lambda: None):
+        self.line = line
+        self.emit = emit
+        self.on_line_failure = on_line_failure
+        self.clock = Clock()
+        self.player = Player()
+        self.detector = DtmfDetector()
+        self.digits = DigitStream()
+        self.listener: Listener | None = None
+        self.gone = asyncio.Event()  # the caller hung up, or the line failed
+        self._task: asyncio.Task | None = None
+
+    def forget_earlier_events(self) -> None:
+        """What the line reported before this call (a handset put down after the
+        last one, keys pressed while idle) is not this call's."""
+        while not self.line.events.empty():
+            self.line.events.get_nowait()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    async def start(self) -> None:
+        """Answer the line and start pumping; later calls do nothing."""
+        if self._task is None:
+            await self.line.answer()
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        settle = not self.line.realtime
+        try:
+            while True:
+                frame = await self.line.read_frame()
+                while not self.line.events.empty():
+                    self._line_event(self.line.events.get_nowait())
+                for key in self.detector.feed(frame):
+                    self._key(key, "inband")
+                if self.listener is not None:
+                    self.listener.feed(frame, self.detector.tone)
+                self.clock.tick()
+                if settle:
+                    if self.listener is not None:
+                        await self.listener.settle()
+                    await self.clock.settle()
+                await self.line.write_frame(self.player.next_frame())
+        except HungUp:
+            self.gone.set()
+        except Exception as e:
+            self.emit("error", code=0, message=f"the line failed: {type(e).__name__}: {e}")
+            self.on_line_failure()
+            self.gone.set()
+            if not isinstance(e, LineError):
+                raise
+
+    def _line_event(self, ev) -> None:
+        if ev.kind in ("key", "dtmf"):
+            self._key(str(ev.value), "keypad" if ev.kind == "key" else "modem")
+        elif ev.kind == "hangup" or (ev.kind == "hook" and ev.value == "on"):
+            self.gone.set()
+
+    def _key(self, key: str, source: str) -> None:
+        if self.digits.push(key, source, self.clock.t):
+            self.emit("_digit", key=key, source=source)
+            if self.listener is not None:
+                self.listener.digit(key)
