@@ -112,7 +112,7 @@ class Linter:
         scheme = urlsplit(url).scheme
         if scheme in ("http", "https"):
             request = Request(method, url, {} if audio else {**self.base, **params},
-                              kind="audio" if audio else "twiml", caller_input=bool(params))
+                              kind="audio" if audio else "twiml", input=dict(params))
             try:
                 return url, (await self.http.fetch(request)).body
             except FetchError as e:
