@@ -97,3 +97,12 @@ def test_a_callback_the_server_missed_waits_in_the_outbox(tmp_path, models, yes)
         replayed = server.requests[-1]
     assert replayed.params["TranscriptionText"] == "네 네 네"
     assert replayed.headers.get("I-Twilio-Idempotency-Token")
+
+
+def test_without_a_speech_model_the_callback_says_failed(tmp_path, yes):
+    with TwimlServer({"/transcribed": "<Response/>"}) as server:
+        _, pending, store, warnings = run(tmp_path, None, server, [(yes + bytes(8000)) * 3])
+        calls = [r.params for r in server.requests]
+    assert pending == 0 and [(c["TranscriptionStatus"], c["TranscriptionText"]) for c in calls] == [("failed", "")]
+    assert store[calls[0]["RecordingSid"]].transcription_status == "failed"
+    assert any("no speech model" in w for w in warnings)
