@@ -64,11 +64,11 @@ def warm(config: dict, url: str, max_documents: int) -> int:
         return 2
 
     async def run():
-        web = build_fetcher(config)
+        fetcher = build_fetcher(config)
         try:
-            return await crawl(web, url, config["server"]["method"], config, max_documents)
+            return await crawl(fetcher, url, config["server"]["method"], config, max_documents)
         finally:
-            await web.close()
+            await fetcher.close()
 
     docs, audio, errors = asyncio.run(run())
     for message in errors:
@@ -77,7 +77,7 @@ def warm(config: dict, url: str, max_documents: int) -> int:
     return 1 if errors else 0
 
 
-async def crawl(web, url: str, method: str, config: dict, max_documents: int = 200):
+async def crawl(fetcher, url: str, method: str, config: dict, max_documents: int = 200):
     """Fetch every document and audio file reachable from URL into the cache. Returns (docs, audio, errors).
 
     What to follow comes from the verb registry: each verb's links (its URL
@@ -99,7 +99,7 @@ async def crawl(web, url: str, method: str, config: dict, max_documents: int = 2
         seen.add(target)
         doc_url, doc_method, extra = target
         try:
-            resp = await web.from_origin(Request(doc_method, doc_url, {**base, **dict(extra)}, headers=headers,
+            resp = await fetcher.from_origin(Request(doc_method, doc_url, {**base, **dict(extra)}, headers=headers,
                                                  input=dict(extra)))
             doc = parse(resp.body, resp.url)
         except (FetchError, TwimlError) as e:
@@ -116,7 +116,7 @@ async def crawl(web, url: str, method: str, config: dict, max_documents: int = 2
     audio = 0
     for sound in sorted(sounds):
         try:
-            await web.from_origin(Request("GET", sound, {}, kind="audio", headers=headers))
+            await fetcher.from_origin(Request("GET", sound, {}, kind="audio", headers=headers))
             audio += 1
         except FetchError as e:
             errors.append(f"GET {sound}: {e.message}")

@@ -21,7 +21,6 @@ from typing import Callable
 
 from ..clock import Clock
 from ..twiml.channel import Input, Speech
-from drivers.line import SILENCE
 
 
 class Listener:
@@ -41,7 +40,7 @@ class Listener:
         if self.session is None:
             return
         if tone:
-            frame = SILENCE
+            frame = bytes(len(frame))
         self.session.feed(frame)
         edge = self.vad.feed(frame)
         if edge:

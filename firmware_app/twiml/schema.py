@@ -63,15 +63,12 @@ class Attr:
     name: str
     default: Any = ""
     field: str = ""
-    max_length: int = 0
 
     @property
     def key(self) -> str:
         return self.field or self.name
 
     def read(self, raw: str) -> Any:
-        if self.max_length and len(raw) > self.max_length:
-            raise BadValue(f"is over {self.max_length} characters")
         return raw
 
     def resolve(self, value: Any, base: str) -> Any:

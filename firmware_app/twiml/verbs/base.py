@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
-from ..schema import Attr, Url
+from ..schema import Attr
 
 if TYPE_CHECKING:
     from ..channel import Channel
@@ -83,7 +83,7 @@ class Verb:
     def links(self) -> Iterator[Link]:
         for attr in (*self.attributes, *((self.body,) if self.body else ())):
             url = getattr(self, attr.key)
-            if isinstance(attr, Url) and attr.follow and url:
+            if getattr(attr, "follow", "") and url:
                 method = getattr(self, attr.method) if attr.method else "GET"
                 yield Link(attr.follow, url, method, self.crawl_params() if attr.follow == "twiml" else ({},))
 
