@@ -182,3 +182,50 @@ def test_a_new_action_waits_for_earlier_queued_input(tmp_path):
         asyncio.run(scenario())
         assert [r.params["CallSid"] for r in server.requests] == ["CA-old", "CA-new"]
         assert server.requests[0].headers[TOKEN_HEADER] == old.id and box.count() == 0
+
+
+def test_retries_back_off_per_origin_and_old_items_become_dead_letters(tmp_path):
+    with FaultServer({"/ivr": "<Response/>"}) as a, FaultServer({"/ivr": "<Response/>"}) as b:
+        a.stop()
+        box = Outbox(tmp_path / "o.sqlite", retry_base=30, max_age=3600)
+        old = box.put(action(a.url("/ivr"), "1"), created_at=time.time() - 7200)  # two hours old
+        young = box.put(action(a.url("/ivr"), "2"))
+        live = box.put(action(b.url("/ivr"), "3"))
+        sent, why = asyncio.run(box.deliver(HttpClient()))
+        assert sent == 1 and "refused" in why  # b delivered; a failed once
+        assert [i.id for i in box.dead()] == [old.id]  # past max_age: a dead letter, blocking nothing
+        assert [i.id for i in box.pending()] == [young.id]
+        assert box.origins(due_only=True) == []  # a backs off 30 s
+        assert box.origins() == [f"http://127.0.0.1:{a.port}"]
+        assert b.tokens("/ivr") == [live.id]
+        a.start()
+        assert asyncio.run(box.deliver(HttpClient(), due_only=True)) == (0, None)  # still backing off
+        assert asyncio.run(box.deliver(HttpClient()))[0] == 1  # a manual flush does not wait
+        assert a.tokens("/ivr") == [young.id] and box.retry() == 1
+        assert asyncio.run(box.deliver(HttpClient()))[0] == 1 and a.tokens("/ivr") == [young.id, old.id]
+
+
+def test_trickling_servers_pin_no_thread_and_starve_nothing(tmp_path):
+    import threading
+
+    from fault_server import HeaderTrickle
+
+    with HeaderTrickle() as slow, FaultServer({"/ok.wav": (200, {"Content-Type": "audio/wav"}, b"RIFF")}) as ok:
+        client = HttpClient(timeout=2.0)
+
+        async def scenario():
+            stuck = [asyncio.create_task(client.fetch(Request("GET", slow.url(f"/{i}.wav"), kind="audio")))
+                     for i in range(12)]
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            healthy = await client.fetch(Request("GET", ok.url("/ok.wav"), kind="audio"))
+            took = time.monotonic() - started
+            executors = [t.name for t in threading.enumerate() if t.name.startswith("asyncio")]
+            results = await asyncio.gather(*stuck, return_exceptions=True)
+            await client.close()
+            return healthy, took, executors, results
+
+        healthy, took, executors, results = asyncio.run(scenario())
+    assert healthy.body == b"RIFF" and took < 0.5
+    assert executors == []  # no executor thread held by any fetch
+    assert all(getattr(r, "code", None) == 11205 and "2 s" in r.message for r in results)

@@ -26,14 +26,14 @@ import asyncio
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
-
-import aiohttp
-import idna
-from yarl import URL
 
 from .. import __version__
 from .signature import sign
+
+if TYPE_CHECKING:
+    import aiohttp
 
 TWIML_LIMIT = 64 * 1024
 AUDIO_LIMIT = 16 * 1024 * 1024
@@ -116,6 +116,9 @@ def browser_url(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
     >>> browser_url("http://[::1]:8080/ivr")[0]
     'http://[::1]:8080/ivr'
     """
+    import aiohttp  # the network libraries load with the first fetch: reading flows needs none of them
+    import idna
+
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"not an http(s) URL: {url!r}")
@@ -161,6 +164,8 @@ class HttpClient:
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             # Cookies live in each call's jar (Request.jar), never in the shared session.
             self._session = aiohttp.ClientSession(
@@ -197,6 +202,9 @@ class HttpClient:
         raise FetchError(11215, f"more than {REDIRECT_LIMIT} redirects", req.url)
 
     async def _exchange(self, method, url, params, req: Request, limit: int, progress: dict) -> Response:
+        import aiohttp
+        from yarl import URL
+
         try:
             target, auth = browser_url(url)
         except ValueError as e:
