@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-RATE = 8000
+from drivers.line import RATE
+
 SID = re.compile(r"RE[0-9a-f]{32}")
 
 SCHEMA = """

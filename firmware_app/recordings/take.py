@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from drivers.line import FRAME_BYTES, FRAME_SECONDS, RATE
+
 from ..listen.tones import dbm0_to_peak, to_int16
 from ..listen.vad import VoiceActivity
 
-RATE = 8000
-FRAME_SECONDS = 0.02
-FRAME_BYTES = 320
 ONSET_MS = 60
 TONE_GUARD_BEFORE = 3       # frames: the detector confirms a tone 31-52 ms after it starts
 TONE_GUARD_AFTER = 2        # frames: release after 25 ms, plus the tone's decay

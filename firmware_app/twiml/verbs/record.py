@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ...clock import FRAME_SECONDS
 from ..channel import RecordingUnavailable
 from ..schema import Attr, BadValue, Boolean, Choice, Integer, Number, Url
 from .registry import register
@@ -121,7 +122,7 @@ class Record(Verb):
                 wait = min(wait, self.timeout - rec.silence)
             if wait <= 0:
                 return ""
-            ev = await rec.next(wait)
+            ev = await rec.next(max(wait, FRAME_SECONDS))      # time moves a frame at a time
             if ev is None:
                 continue
             if ev.kind == "hangup":
