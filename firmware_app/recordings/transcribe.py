@@ -56,7 +56,16 @@ def transcribe_file(model, path: Path) -> str:
             if stream.accept(chunk):
                 words += stream.take()
     words += stream.finish()
-    return " ".join(word.text for word in words if not word.unknown)
+    return " ".join(w.text for w in words if not w.unknown and not is_marker(w.text))
+
+
+def is_marker(token: str) -> bool:
+    """A model's non-word token, such as Vosk Korean's ``[2]`` for a noise: not text for a reader.
+
+    >>> is_marker("[4]"), is_marker("네")
+    (True, False)
+    """
+    return token.startswith("[") and token.endswith("]")
 
 
 def _lower_priority() -> None:
