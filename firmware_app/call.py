@@ -93,12 +93,14 @@ class Call:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
                 reason = self.pump.hangup_reason
-                self._end("caller", **({"reason": reason} if reason else {}))
+                how = {"reason": reason} if reason else {}
                 if self.recorder.take_hangup():     # <Record> keeps the message and still makes its request
+                    self._end("caller", **how)
                     await work
-                else:
+                else:                               # what the verb was doing (a stream, say) ends first
                     work.cancel()
                     await asyncio.gather(work, return_exceptions=True)
+                    self._end("caller", **how)
             else:
                 work.result()
         except Exception as e:
