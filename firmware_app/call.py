@@ -31,10 +31,12 @@ from drivers.line import CallInfo, Line
 
 from .events import Events
 from .listen.listener import open_listener
+from .numbers import geography
 from .pump import FramePump
 from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
-from .twiml.channel import Speech
+from .transfer import Transfer
+from .twiml.channel import DialRequest, Speech
 from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
 from .web.client import FetchError, Request, redact, with_query
@@ -120,6 +122,8 @@ class Call:
             "CallSid": self.sid, "AccountSid": self.config["server"]["account_sid"],
             "From": caller, "To": called, "Caller": caller, "Called": called,
             "CallStatus": self.status, "Direction": "inbound", "ApiVersion": "2010-04-01",
+            **geography("From", caller), **geography("To", called),
+            **({"CallerName": self.info.name} if self.info.name else {}),
             **(extra or {}),
         }
 
@@ -193,6 +197,10 @@ class Call:
                 await self.fetcher.fetch(request)
             except FetchError as e:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
+
+    async def dial(self, request: DialRequest):
+        await self._answer()
+        return await Transfer(self.pump, self.emit).run(request)
 
     def _end(self, by: str, **fields) -> None:
         if not self.ended:

@@ -45,6 +45,8 @@ class FramePump:
         self.listener: Listener | None = None
         self.gone = asyncio.Event()  # the caller hung up, or the line failed
         self.hangup_reason = ""      # what the far end's hang-up sounded like (busy, reorder, ...), if heard
+        self.tap: Callable[[bytes], None] | None = None  # also hears each frame (dialling out listens here)
+        self.hear_hangup = True      # False while the box itself put the line through call-progress tones
         self._task: asyncio.Task | None = None
 
     def forget_earlier_events(self) -> None:
@@ -75,11 +77,13 @@ class FramePump:
         try:
             while True:
                 frame = await self.line.read_frame()
-                if progress is not None and (reason := progress.feed(frame)):
+                if progress is not None and self.hear_hangup and (reason := progress.feed(frame)):
                     self.hangup_reason = reason
                     raise HungUp(f"far end hung up: {reason}")
                 while not self.line.events.empty():
                     self._line_event(self.line.events.get_nowait())
+                if self.tap is not None:
+                    self.tap(frame)
                 for key in self.detector.feed(frame):
                     self._key(key, "inband")
                 if self.listener is not None:
