@@ -32,6 +32,7 @@ from drivers.line import CallInfo, Line
 from .events import Events
 from .listen.listener import open_listener
 from .numbers import geography
+from .status import StatusCallbacks
 from .pump import FramePump
 from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
@@ -62,6 +63,8 @@ class Call:
         self.info = CallInfo()
         self.status = "ringing"
         self.ended = False
+        self.ending: tuple[str, str] = ("", "")  # who ended the call, and why
+        self.callbacks = StatusCallbacks(self)
         self._background: set[asyncio.Task] = set()
         self._partials: asyncio.Task | None = None
         self._next_partial: Request | None = None
@@ -79,6 +82,8 @@ class Call:
         shared, for_call = self.fetcher, getattr(self.fetcher, "for_call", None)
         self.fetcher = for_call(self.sid, self.params()["From"]) if for_call else shared  # the call's cookie jar
         self.pump.forget_earlier_events()
+        self.callbacks.event("initiated")
+        self.callbacks.event("ringing")
         server = self.config["server"]
         interpreter = Interpreter(self)
         work = asyncio.create_task(interpreter.run(server["url"], server["method"]))
@@ -103,6 +108,8 @@ class Call:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.line.hangup()
+            self.callbacks.event("completed", self.final_status())
+            await self.callbacks.finish(self.config["server"]["timeout"])
             if self.fetcher is not shared:
                 await self.fetcher.close()
             self.fetcher = shared
@@ -111,6 +118,7 @@ class Call:
         if not self.pump.running:
             await self.pump.start()
             self.status = "in-progress"
+            self.callbacks.event("answered")
 
     # The channel the interpreter runs on
 
@@ -202,8 +210,18 @@ class Call:
         await self._answer()
         return await Transfer(self.pump, self.emit).run(request)
 
+    def final_status(self) -> str:
+        """Twilio's CallStatus for the call's end."""
+        by, reason = self.ending
+        if reason == "line failure":
+            return "failed"
+        if reason in ("busy", "rejected"):
+            return "busy" if reason == "busy" else "no-answer"
+        return "canceled" if by == "caller" and not self.pump.running else "completed"
+
     def _end(self, by: str, **fields) -> None:
         if not self.ended:
+            self.ending = (by, fields.get("reason", ""))
             self.ended = True
             self.status = "completed"
             self.emit("hangup", by=by, **fields)
