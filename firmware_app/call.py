@@ -31,7 +31,7 @@ from drivers.line import CallInfo, Line
 
 from .events import Events
 from .listen.listener import open_listener
-from .numbers import geography
+from .numbers import geography, region
 from .status import StatusCallbacks
 from .pump import FramePump
 from .speak.speaker import Speaker
@@ -130,7 +130,7 @@ class Call:
             "CallSid": self.sid, "AccountSid": self.config["server"]["account_sid"],
             "From": caller, "To": called, "Caller": caller, "Called": called,
             "CallStatus": self.status, "Direction": "inbound", "ApiVersion": "2010-04-01",
-            **geography("From", caller), **geography("To", called),
+            **geography("From", caller, region(called)), **geography("To", called),
             **({"CallerName": self.info.name} if self.info.name else {}),
             **(extra or {}),
         }

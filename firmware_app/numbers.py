@@ -11,6 +11,8 @@ zip is always empty.
     ('NEW YORK', 'NY')
     >>> geography("To", "+4930123456")
     {'ToCountry': 'DE', 'ToState': '', 'ToCity': 'Berlin', 'ToZip': ''}
+    >>> geography("From", "2125551234", home="US")["FromCity"]
+    'NEW YORK'
     >>> geography("From", "anonymous")
     {'FromCountry': '', 'FromState': '', 'FromCity': '', 'FromZip': ''}
 """
@@ -26,10 +28,10 @@ NANP = 1
 
 
 @functools.lru_cache(maxsize=256)
-def _place(number: str) -> tuple[str, str, str]:
-    """(country, state, city) of an E.164 number, empty where unknown."""
+def _place(number: str, home: str) -> tuple[str, str, str]:
+    """(country, state, city) of a number, empty where unknown."""
     try:
-        parsed = phonenumbers.parse(number if number.startswith("+") else "+" + number)
+        parsed = phonenumbers.parse(number, home or None)
     except phonenumbers.NumberParseException:
         return "", "", ""
     country = (phonenumbers.region_code_for_number(parsed)  # an unassigned number: its country code's main region
@@ -47,7 +49,18 @@ def _place(number: str) -> tuple[str, str, str]:
     return country, "", where
 
 
-def geography(prefix: str, number: str) -> dict[str, str]:
-    """``{prefix}Country``, ``State``, ``City`` and ``Zip`` for a number."""
-    country, state, city = _place(number.strip()) if number else ("", "", "")
+def region(number: str) -> str:
+    """The ISO region of an E.164 number ("" if none): a line's own number says
+    where the national numbers its caller ID shows are.
+
+    >>> region("+15550199"), region("+442079460000"), region("5551234")
+    ('US', 'GB', '')
+    """
+    return _place(number.strip(), "")[0] if number.strip().startswith("+") else ""
+
+
+def geography(prefix: str, number: str, home: str = "") -> dict[str, str]:
+    """``{prefix}Country``, ``State``, ``City`` and ``Zip`` for a number; one
+    without a + is national in region ``home`` (unknown without one)."""
+    country, state, city = _place(number.strip(), home) if number.strip() else ("", "", "")
     return {f"{prefix}Country": country, f"{prefix}State": state, f"{prefix}City": city, f"{prefix}Zip": ""}

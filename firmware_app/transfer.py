@@ -105,9 +105,12 @@ class Transfer:
             self.pump.hear_hangup, self.pump.tap, self.pump.listener = True, None, listener
 
     async def _dial(self, r: DialRequest) -> Dialled:
+        self._listen(dial_seconds=DIAL_TONE_SECONDS)
         try:
-            self._listen(dial_seconds=DIAL_TONE_SECONDS)
             await self.line.flash(self.line.flash_seconds)
+        except LineError as e:
+            return Dialled("failed", reason=f"the line cannot flash its hook: {e}")
+        try:
             if await self._hear(("dial",), DIAL_TONE_WAIT) is None:
                 return await self._back("failed", "no dial tone after the hook flash")
             self._listen()

@@ -119,3 +119,51 @@ def test_lines_with_no_outside_line_fail_the_dial_with_a_warning(url, tmp_path):
 
     outcome = asyncio.run(dial())
     assert outcome.status == "failed" and "no outside line" in outcome.reason
+
+
+@pytest.mark.parametrize("flash", [True, False])
+def test_a_voice_modem_flashes_and_dials_with_its_own_commands(flash):
+    """The modem line against the fake modem on a pty: ATD!; flashes, AT+VTS dials, the
+    stream restarts between them so the box hears dial tone and ringback; a modem without
+    the flash modifier answers ERROR and the dial fails with a warning, the call going on."""
+    from fake_modem import FakeModem, tone
+
+    with TwimlServer(ROUTES) as server, FakeModem("usr5637", flash=flash) as modem:
+        config = load(None)
+        config["server"]["url"] = server.url("/start")
+        config["line"]["url"] = f"modem://{modem.path}?rings=2&at_timeout=0.5&keepalive=0"
+        events, result = [], {}
+        daemon = threading.Thread(target=lambda: result.setdefault(
+            "calls", asyncio.run(serve(config, calls=1, sinks=[events.append]))))
+        daemon.start()
+        time.sleep(0.5)
+        modem.ring(2, cid=["DATE = 1124", "TIME = 2005", "NMBR = 2125551234", "NAME = ALICE"])
+
+        def wait_for(predicate, seconds=15.0):
+            end = time.monotonic() + seconds
+            while not predicate() and time.monotonic() < end and daemon.is_alive():
+                time.sleep(0.01)
+            return predicate()
+
+        if flash:
+            assert wait_for(lambda: modem.flashes == 1 and modem.streaming)
+            modem.play(tone((350, 440), 1400, level=3000), paced=True)
+            assert wait_for(lambda: len(modem.dialled) == 7 and modem.streaming)
+            modem.play(tone((440, 480), 2000, level=3000) + bytes(16000), paced=True)
+        daemon.join(30)
+    assert not daemon.is_alive() and result["calls"] == 1
+    first = server.requests[0].params
+    assert (first["From"], first["CallerName"], first["FromCountry"], first["FromState"]) == (
+        "2125551234", "ALICE", "US", "NY")
+    after = server.requests[-1]
+    assert after.path == "/after"
+    said = [e["text"] for e in events if e["event"] == "say"]
+    if flash:
+        assert modem.dialled == "5551234"
+        assert after.params["DialCallStatus"] == "completed" and said == ["Transferring"]
+    else:
+        assert modem.flashes == 0 and modem.dialled == ""
+        assert after.params["DialCallStatus"] == "failed" and said == ["Transferring", "Back with you"]
+        warning = next(e["message"] for e in events if e["event"] == "warning" and "5551234" in e["message"])
+        assert "flash" in warning and "ERROR" in warning
+    assert not modem.offhook
