@@ -139,6 +139,6 @@ class Transfer:
         if not self.line.bridges:
             return Dialled("completed", handed_over=True)
         self._listen(ringback=True)
-        ended = await self._hear(("star", *GONE), r.time_limit)
+        ended = await self._hear((*(("star",) if r.hangup_on_star else ()), *GONE), r.time_limit)
         until = ended[1] if ended else self.clock.t
         return await self._back("completed", duration=until - answered)

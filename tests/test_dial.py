@@ -44,6 +44,14 @@ def dial_app():
         resp.say("After the dial")
         return xml(resp)
 
+    @app.route("/star", methods=["POST"])
+    def star():
+        resp = VoiceResponse()
+        dial = Dial(action="/after", hangup_on_star=request.args.get("star") == "1", time_limit=40)
+        dial.number("5550123")
+        resp.append(dial)
+        return xml(resp)
+
     @app.route("/sip", methods=["POST"])
     def sip():
         resp = VoiceResponse()
@@ -111,3 +119,15 @@ def test_the_caller_script_takes_the_far_ends_in_order(app):
     base, _ = app
     events = simulate(base + "/plain", "dial:failed dial:answered:3")
     assert of(events, "dial")[0]["status"] == "failed"
+
+
+@pytest.mark.parametrize("star, duration", [("1", 6), ("0", 40)])
+def test_hangup_on_star_and_the_time_limit_end_a_bridged_call(app, star, duration):
+    """The simulator bridges as Twilio does: the caller's * ends the dialled call with
+    hangupOnStar, else timeLimit (40 s) does, before the far end's 60 s are up."""
+    base, seen = app
+    seen.clear()
+    events = simulate(base + f"/star?star={star}", "dial:answered:60 wait:10 key:*")
+    dial = of(events, "dial")[0]
+    assert dial["status"] == "completed" and seen[-1]["DialCallStatus"] == "completed"
+    assert abs(dial["duration"] - duration) <= 1.5, dial
