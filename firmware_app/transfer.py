@@ -21,6 +21,7 @@ from drivers.line import LineError
 from .listen.progress import HangupTones
 from .listen.tones import dtmf_audio
 from .pump import FramePump
+from .stream.port import Taps
 from .twiml.channel import Dialled, DialRequest
 
 DIAL_TONE_WAIT = 5.0      # seconds after the flash for dial tone to come
@@ -29,32 +30,19 @@ GONE = ("busy", "reorder", "dial")  # what the far end hanging up sounds like
 FAILED = {"busy": "busy", "reorder": "failed", "dial": "failed"}
 
 
-class _Keys:
-    """Stands in for a gather's listener while dialling: hears only the caller's *."""
-
-    def __init__(self, heard: asyncio.Queue) -> None:
-        self.heard = heard
-
-    def feed(self, frame, tone) -> None:
-        pass
-
-    def digit(self, key: str) -> None:
-        if key == "*":
-            self.heard.put_nowait(("star", 0.0))
-
-    async def settle(self) -> None:
-        pass
-
-
 class Transfer:
     def __init__(self, pump: FramePump, emit) -> None:
         self.pump, self.line, self.clock, self.emit = pump, pump.line, pump.clock, emit
         self.heard: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
         self.detector: HangupTones | None = None
 
-    def _frame(self, frame: bytes) -> None:
+    def _frame(self, frame: bytes, tone: bool) -> None:
         if self.detector is not None and (sound := self.detector.feed(frame)):
             self.heard.put_nowait((sound, self.detector.heard_for))
+
+    def _key(self, key: str) -> None:
+        if key == "*":
+            self.heard.put_nowait(("star", 0.0))
 
     def _listen(self, **options) -> None:
         self.detector = HangupTones(**options) if options else None
@@ -96,13 +84,15 @@ class Transfer:
     async def run(self, request: DialRequest) -> Dialled:
         if not self.line.can_transfer:
             return Dialled("failed", reason=f"this line ({type(self.line).__name__}) has no outside line to dial on")
-        self.pump.hear_hangup, self.pump.tap = False, self._frame
-        listener, self.pump.listener = self.pump.listener, _Keys(self.heard)
+        taps = Taps(inbound=self._frame, digit=self._key)
+        self.pump.hear_hangup = False
+        self.pump.taps.append(taps)
         try:
             return await self._dial(request)
         finally:
             self.detector = None
-            self.pump.hear_hangup, self.pump.tap, self.pump.listener = True, None, listener
+            self.pump.hear_hangup = True
+            self.pump.taps.remove(taps)
 
     async def _dial(self, r: DialRequest) -> Dialled:
         self._listen(dial_seconds=DIAL_TONE_SECONDS)
