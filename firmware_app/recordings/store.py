@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from drivers.line import RATE
+from drivers.constants import RATE
 
 SID = re.compile(r"RE[0-9a-f]{32}")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.line import FRAME_BYTES, FRAME_SECONDS, RATE
+from drivers.constants import FRAME_BYTES, FRAME_SECONDS, RATE
 
 from ..listen.tones import dbm0_to_peak, to_int16
 from ..listen.vad import VoiceActivity

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-FRAME_SECONDS = 0.02
+from drivers.constants import FRAME_SECONDS
 
 
 class Pacer:

@@ -23,8 +23,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-FRAME_BYTES = 320
-FRAME_MS = 20
+from drivers.constants import FRAME_BYTES, FRAME_SECONDS
+
+FRAME_MS = round(FRAME_SECONDS * 1000)
 # Audio a server may queue ahead of the caller: ten minutes at 16 kB/s.
 MAX_QUEUED_BYTES = 10 * 60 * 16000
 
