@@ -27,7 +27,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from ..channel import DialRequest
+from ..channel import Dialled, DialRequest
 from ..schema import Attr, Boolean, Choice, Number as Seconds, Url
 from .base import CONTINUE, STOP, Follow, Verb
 from .registry import register
@@ -105,9 +105,7 @@ class Dial(Verb):
             return Follow(self.action, self.method, params, caller_input=True)
         return CONTINUE
 
-    async def _dial(self, ch):
-        from ..channel import Dialled
-
+    async def _dial(self, ch) -> Dialled:
         unreachable = sorted({c.tag for c in self.children if isinstance(c, Unsupported)})
         if unreachable:
             names = ", ".join(f"<{t}>" for t in unreachable)
