@@ -31,7 +31,7 @@ from drivers.line import CallInfo, Line
 
 from .events import Events
 from .listen.listener import open_listener
-from .numbers import geography, region
+from .numbers import ensure_geodata, geography, region
 from .status import StatusCallbacks
 from .pump import FramePump
 from .recordings.channel import CallRecorder
@@ -90,6 +90,7 @@ class Call:
         shared, for_call = self.fetcher, getattr(self.fetcher, "for_call", None)
         self.fetcher = for_call(self.sid, self.params()["From"]) if for_call else shared  # the call's cookie jar
         self.pump.forget_earlier_events()
+        await asyncio.to_thread(ensure_geodata)  # once per machine: the geographic parameters' table
         self.callbacks.event("initiated")
         self.callbacks.event("ringing")
         server = self.config["server"]
