@@ -24,6 +24,7 @@ $(BIN)/ivrbox: pyproject.toml .stamp-apt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -c 'from firmware_app.numbers import ensure_geodata; ensure_geodata()'
 	@touch $@
 
 run: venv

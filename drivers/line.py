@@ -66,6 +66,13 @@ class Line:
     #: ``hangup_silence`` for that many seconds of near silence (0: never).
     hangup_tones = False
     hangup_silence = 0.0
+    #: The line can flash its hook and dial out on it: <Dial> as a blind
+    #: transfer. ``flash_seconds`` is how long a flash holds the line on hook.
+    can_transfer = False
+    flash_seconds = 0.6
+    #: The simulator plays Twilio's bridged call: the box stays on the line
+    #: through the dialled call instead of hanging up to hand the caller over.
+    bridges = False
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[LineEvent] = asyncio.Queue()
@@ -93,6 +100,16 @@ class Line:
     async def write_frame(self, frame: bytes) -> None:
         """Queue 20 ms of audio towards the caller."""
         raise NotImplementedError
+
+    async def flash(self, seconds: float) -> None:
+        """Put the line on hook for ``seconds`` and back (a hook flash: the
+        exchange gives a new dial tone while it holds the caller)."""
+        raise LineError(f"{type(self).__name__} cannot flash its hook")
+
+    async def dial(self, digits: str) -> bool:
+        """Dial ``digits`` with the line's own dialler; False when it has none
+        and the box is to send them as DTMF audio."""
+        return False
 
     def post(self, kind: str, value: object = None, **data) -> None:
         self.events.put_nowait(LineEvent(kind, value, data))

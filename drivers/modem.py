@@ -43,6 +43,7 @@ import time
 from .at import ATChannel, ATTimeout, PortError
 from .constants import FRAME_BYTES, RATE
 from .line import CallInfo, HungUp, Line, LineError
+from .modem_dial import ModemDialling
 from .modem_protocol import CODECS, caller_fields, choose_codec, parse_cid_line, parse_vsm, shield
 from .options import Option, parse_options
 from .usb import usb_reset
@@ -62,10 +63,11 @@ OPTIONS = {
 }
 
 
-class ModemLine(Line):
+class ModemLine(ModemDialling, Line):
     """A telephone line on a voice modem; see the module docstring."""
 
     realtime = True
+    stream_stops = STREAM_STOPS
 
     def __init__(self, target: str, **options) -> None:
         super().__init__()
@@ -242,6 +244,8 @@ class ModemLine(Line):
             raise self._gone
         if not self._in_call:
             raise LineError("the modem line is not in a call: answer() first")
+        if self._pausing:  # commands on the port (modem_dial.py): no audio in between
+            return
         await self.at.write(shield(self.at.codec.encode(frame)))
 
     # --- AT commands, and getting a wedged modem back --------------------------
@@ -322,7 +326,7 @@ class ModemLine(Line):
             self._far_end_gone(value)
         elif kind == "end":
             self._ended.set()
-            if self._in_call:
+            if self._in_call and not self._pausing:
                 self._far_end_gone(f"the modem ended the voice stream with {value}")
         else:
             log.debug("modem %s sent <DLE>%s", self.port, value)

@@ -4,11 +4,14 @@ The caller's side of the call is a script of steps separated by spaces:
 
     wait:SECONDS   wait:prompt   wait:listen   dtmf:KEYS   key:KEYS
     say:'TEXT'     say@ko-KR:'TEXT'            wav:PATH    hangup
+    dial:answered:30   dial:busy   dial:no-answer   dial:failed
 
 ``dtmf:`` keys travel as in-band tones through the box's DTMF detector;
 ``key:`` presses the box's own keypad. ``say:`` speaks in the language the
 box is listening for (or the one after ``@``). Frames are produced as fast
 as the box consumes them, so a minute of call takes a fraction of a second.
+``dial:`` steps take no time: they choose, in order, the far end of each
+number the box dials (see ``sim_exchange.py``).
 
 The caller's voice comes from the layers above, handed in: ``tones(keys)``
 makes DTMF audio (int16 samples at 8 kHz), ``decode(data)`` turns an audio
@@ -35,9 +38,10 @@ from pathlib import Path
 from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
 from .options import Option, parse_options
+from .sim_exchange import dial_tone, far_end, far_end_audio
 
 KEY_GAP_FRAMES = 5
-STEP_KINDS = ("wait", "dtmf", "key", "say", "wav", "hangup")
+STEP_KINDS = ("wait", "dtmf", "key", "say", "wav", "hangup", "dial")
 OPTIONS = {
     "script": Option(str, ""),
     "max_seconds": Option(float, 600.0, least=0),
@@ -78,12 +82,19 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
             raise ScriptError(f"caller script: {token!r} takes keys 0-9, *, #, A-D")
         if kind in ("say", "wav") and not arg:
             raise ScriptError(f"caller script: {token!r} needs text or a path")
+        if kind == "dial":
+            try:
+                far_end(arg)
+            except ValueError as e:
+                raise ScriptError(str(e)) from None
         steps.append((kind, option, arg.upper() if kind in ("dtmf", "key") else arg))
     return steps
 
 
 class SimLine(Line):
     realtime = False
+    can_transfer = True
+    bridges = True
 
     def __init__(self, target: str = "", *, tones=None, decode=None, tts=None, **options):
         super().__init__()
@@ -104,6 +115,9 @@ class SimLine(Line):
         self.language = "en-US"
         self.tone_onsets: list[float] = []
         self._source = None
+        self._far = None  # the exchange's audio while the box dials out, else None
+        self.far_ends = [far_end(arg) for kind, _, arg in self.steps if kind == "dial"]
+        self.dialled: list[str] = []
         self._wavs = {arg: self._read_audio(arg) for kind, _, arg in self.steps if kind == "wav"}
 
     async def wait_for_call(self) -> CallInfo:
@@ -129,7 +143,17 @@ class SimLine(Line):
         if self.frames >= self.max_frames:
             raise HungUp("max seconds reached")
         self.frames += 1
-        return await anext(self._source)
+        frame = await anext(self._source)
+        return frame if self._far is None else next(self._far)
+
+    async def flash(self, seconds: float) -> None:
+        """The exchange holds the caller and plays dial tone; a second flash brings the caller back."""
+        self._far = dial_tone() if self._far is None else None
+
+    async def dial(self, digits: str) -> bool:
+        self.dialled.append(digits)
+        self._far = far_end_audio(*(self.far_ends.pop(0) if self.far_ends else ("no-answer", 0.0)))
+        return True
 
     async def write_frame(self, frame: bytes) -> None:
         if self.record_path:

@@ -41,6 +41,7 @@ OPTIONS = {
     "stall": Option(float, 0.5, least=0),
     "disconnect": Option(str, choices=("tones", "off")),
     "silence": Option(float, 0, least=0),
+    "flash_ms": Option(float, 600.0, least=50),
 }
 
 
@@ -58,7 +59,9 @@ class SoundLine(Line):
     busy, reorder or dial tone. With ``disconnect=tones`` (the default when
     there is a ``hook`` pin) the line asks the call to listen for them
     (``hangup_tones``), and for ``silence`` seconds of near silence (0, the
-    default: never).
+    default: never). With a ``hook`` pin the line can also dial out on the
+    call (<Dial> as a blind transfer): ``flash`` opens the relay for
+    ``flash_ms`` milliseconds (600).
 
     ``pin_factory`` is gpiozero's, for the relay and the ring detector
     (None: gpiozero's default).
@@ -72,6 +75,7 @@ class SoundLine(Line):
         self.disconnect = o.disconnect or ("tones" if o.hook is not None else "off")
         self.hangup_tones = self.disconnect == "tones"
         self.hangup_silence = o.silence
+        self.can_transfer, self.flash_seconds = o.hook is not None, o.flash_ms / 1000
         self.device = device
         self.card = SoundCard(device, rate=o.rate, stall=o.stall)
         self.hook_pin, self.ring_pin, self.ring_active = o.hook, o.ring, o.ring_active
@@ -148,6 +152,14 @@ class SoundLine(Line):
         if self.relay is not None:
             self.relay.off()
         await self.card.close()
+
+    async def flash(self, seconds: float) -> None:
+        """Open the hook relay for ``seconds`` (``flash_ms``): the exchange's hook flash."""
+        if self.relay is None or not self._answered:
+            raise LineError("a hook flash needs the hook relay (hook=GPIOn) and a call in progress")
+        self.relay.off()
+        await asyncio.sleep(seconds)
+        self.relay.on()
 
     async def read_frame(self) -> bytes:
         if not self._answered:

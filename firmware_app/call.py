@@ -31,13 +31,16 @@ from drivers.line import CallInfo, Line
 
 from .events import Events
 from .listen.listener import open_listener
+from .numbers import ensure_geodata, geography, region
+from .status import StatusCallbacks
 from .pump import FramePump
 from .recordings.channel import CallRecorder
 from .speak.audio import decode
 from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
 from .stream.callport import CallPort
-from .twiml.channel import Speech
+from .transfer import Transfer
+from .twiml.channel import DialRequest, Speech
 from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
 from .web.client import FetchError, Request, redact, with_query
@@ -63,6 +66,8 @@ class Call:
         self.info = CallInfo()
         self.status = "ringing"
         self.ended = False
+        self.ending: tuple[str, str] = ("", "")  # who ended the call, and why
+        self.callbacks = StatusCallbacks(self)
         self._background: set[asyncio.Task] = set()
         self.streams: dict = {}         # <Start><Stream>s running, by name
         self._partials: asyncio.Task | None = None
@@ -85,6 +90,9 @@ class Call:
         shared, for_call = self.fetcher, getattr(self.fetcher, "for_call", None)
         self.fetcher = for_call(self.sid, self.params()["From"]) if for_call else shared  # the call's cookie jar
         self.pump.forget_earlier_events()
+        await asyncio.to_thread(ensure_geodata)  # once per machine: the geographic parameters' table
+        self.callbacks.event("initiated")
+        self.callbacks.event("ringing")
         server = self.config["server"]
         interpreter = Interpreter(self)
         work = asyncio.create_task(interpreter.run(server["url"], server["method"]))
@@ -114,6 +122,8 @@ class Call:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.line.hangup()
+            self.callbacks.event("completed", self.final_status())
+            await self.callbacks.finish(self.config["server"]["timeout"])
             if self.fetcher is not shared:
                 await self.fetcher.close()
             self.fetcher = shared
@@ -122,6 +132,7 @@ class Call:
         if not self.pump.running:
             await self.pump.start()
             self.status = "in-progress"
+            self.callbacks.event("answered")
 
     # The channel the interpreter runs on
 
@@ -133,6 +144,8 @@ class Call:
             "CallSid": self.sid, "AccountSid": self.config["server"]["account_sid"],
             "From": caller, "To": called, "Caller": caller, "Called": called,
             "CallStatus": self.status, "Direction": "inbound", "ApiVersion": "2010-04-01",
+            **geography("From", caller, region(called)), **geography("To", called),
+            **({"CallerName": self.info.name} if self.info.name else {}),
             **(extra or {}),
         }
 
@@ -225,6 +238,19 @@ class Call:
             except FetchError as e:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
 
+    async def dial(self, request: DialRequest):
+        await self._answer()
+        return await Transfer(self.pump, self.emit).run(request)
+
+    def final_status(self) -> str:
+        """Twilio's CallStatus for the call's end."""
+        by, reason = self.ending
+        if reason == "line failure":
+            return "failed"
+        if reason in ("busy", "rejected"):
+            return "busy" if reason == "busy" else "no-answer"
+        return "canceled" if by == "caller" and not self.pump.running else "completed"
+
     async def port(self) -> CallPort:
         """The call as a stream session sees it (firmware_app/stream); answers first."""
         await self._answer()
@@ -237,6 +263,7 @@ class Call:
 
     def _end(self, by: str, **fields) -> None:
         if not self.ended:
+            self.ending = (by, fields.get("reason", ""))
             self.ended = True
             self.status = "completed"
             self.emit("hangup", by=by, **fields)

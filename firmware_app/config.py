@@ -106,6 +106,12 @@ def _speech_engine(name: str) -> str | None:
     return None if name in ENGINES else f"must be one of {', '.join(sorted(ENGINES))}"
 
 
+def _status_events(value: str) -> str | None:
+    from .status import events_problem
+
+    return events_problem(value)
+
+
 def _mqtt(check_name: str):
     def check(value: str) -> str | None:
         from .mqtt import settings
@@ -124,6 +130,9 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "fallback_url": (str, "", _url),
         "timeout": (float, 15.0, _positive),
         "connect_timeout": (float, 2.0, _positive),
+        "status_callback": (str, "", _url),
+        "status_callback_method": (str, "POST", _method),
+        "status_callback_events": (str, "completed", lambda v: _status_events(v)),
     },
     "cache": {
         "dir": (str, "", None),

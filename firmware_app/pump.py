@@ -49,6 +49,7 @@ class FramePump:
         self.taps: list[Taps] = []      # stream sessions watching the call's audio and keys
         self.gone = asyncio.Event()  # the caller hung up, or the line failed
         self.hangup_reason = ""      # what the far end's hang-up sounded like (busy, reorder, ...), if heard
+        self.hear_hangup = True      # False while the box itself put the line through call-progress tones
         self._task: asyncio.Task | None = None
 
     def forget_earlier_events(self) -> None:
@@ -79,7 +80,7 @@ class FramePump:
         try:
             while True:
                 frame = await self.line.read_frame()
-                if progress is not None and (reason := progress.feed(frame)):
+                if progress is not None and self.hear_hangup and (reason := progress.feed(frame)):
                     self.hangup_reason = reason
                     raise HungUp(f"far end hung up: {reason}")
                 while not self.line.events.empty():

@@ -6,6 +6,8 @@ ID before the first RING (UK), a ``<DLE>`` split from its code across reads,
 a voice stream that ends with ``<DLE><ETX>`` or with a bare ``OK``, DTMF
 reported as ``<DLE>5`` or bracketed ``<DLE>/ <DLE>5 <DLE>5 <DLE>~``, the far
 end hanging up as ``<DLE>l``, ``b`` or ``s``, and wedging (no answer to AT).
+In voice mode it flashes the hook for ``ATD!;`` (``flash=False``: ERROR, as a
+modem without the modifier) and dials the keys of ``AT+VTS=1,2,3``.
 
 Its codecs are written out sample by sample, apart from the driver's numpy
 ones, so a test that passes audio through both checks the driver's.
@@ -116,12 +118,15 @@ class FakeModem:
     """
 
     def __init__(self, model: str = "usr5637", end_with: str = "dle_etx", split_dle: bool = False,
-                 duplex: bool = True, stops: bytes = b"\x03!") -> None:
+                 duplex: bool = True, stops: bytes = b"\x03!", flash: bool = True) -> None:
         self.model = MODELS[model]
         self.end_with = end_with
         self.split_dle = split_dle
         self.duplex = duplex
         self.stops = stops
+        self.can_flash = flash  # takes the ! dial modifier (hook flash) in voice mode
+        self.flashes = 0
+        self.dialled = ""  # digits sent with AT+VTS
         self.master, slave = os.openpty()
         tty.setraw(slave)
         self.path = os.ttyname(slave)
@@ -132,6 +137,7 @@ class FakeModem:
         self.wedged: str | None = None
         self._lock = threading.Lock()
         self._out: list = []
+        self._line_audio: list[bytes] = []
         self._port_open = False
         self._running = True
         self._reset()
@@ -175,8 +181,14 @@ class FakeModem:
         """Send raw text as the modem would, e.g. an unsolicited line."""
         self._send(text.encode())
 
-    def play(self, pcm: bytes) -> None:
-        """Send caller audio (16-bit PCM at 8 kHz) in the negotiated codec."""
+    def play(self, pcm: bytes, paced: bool = False) -> None:
+        """Send caller audio (16-bit PCM at 8 kHz) in the negotiated codec; ``paced``
+        sends it one frame per 20 ms in place of the stream's silence, as a line's audio
+        comes (the stream stopping drops what is left)."""
+        if paced:
+            with self._lock:
+                self._line_audio += [pcm[i:i + 2 * FRAME_SAMPLES] for i in range(0, len(pcm), 2 * FRAME_SAMPLES)]
+            return
         self._send(encode(self.codec, pcm).replace(b"\x10", b"\x10\x10"))
 
     def dtmf(self, digit: str, style: str = "plain", with_tone: bool = True) -> None:
@@ -269,7 +281,11 @@ class FakeModem:
     def _pump(self) -> None:
         with self._lock:
             items, self._out = self._out, []
-        if self.streaming and not items:
+        if not self.streaming:
+            self._line_audio.clear()
+        elif not items and self._line_audio:
+            items = [encode(self.codec, self._line_audio.pop(0)).replace(b"\x10", b"\x10\x10")]
+        elif not items:
             items = [bytes([SILENCE[self.codec]]) * FRAME_SAMPLES]
         for item in items:
             if callable(item):
@@ -283,11 +299,11 @@ class FakeModem:
                 self._write(item)
 
     def _write(self, data: bytes) -> None:
-        if data and self._port_open:
+        while data and self._port_open:  # a pty takes a few kB at a time: write it all
             try:
-                os.write(self.master, data)
+                data = data[os.write(self.master, data):]
             except OSError:
-                pass
+                return
 
     def _input(self, data: bytes) -> None:
         if self.wedged:
@@ -403,6 +419,19 @@ class FakeModem:
                 self._reply(error)
             else:
                 self.offhook = cmd.endswith("=1")
+                self._reply(ok)
+        elif cmd in ("ATD!;", "ATDT!;"):
+            if self.fclass != 8 or not self.offhook or not self.can_flash:
+                self._reply(error)
+            else:
+                self.flashes += 1
+                self._reply(ok)
+        elif cmd.startswith("AT+VTS="):
+            keys = cmd.split("=", 1)[1].split(",")
+            if self.fclass != 8 or not self.offhook or not all(len(k) == 1 and k in DTMF_KEYS for k in keys):
+                self._reply(error)
+            else:
+                self.dialled += "".join(keys)
                 self._reply(ok)
         elif cmd == "AT+VTR":
             if self.fclass != 8 or not self.offhook or not self.codec or not self.duplex:

@@ -66,11 +66,11 @@ def test_a_failing_fallback_still_apologises_and_hangs_up(server, config_file):
 
 
 def test_unknown_verbs_and_attributes_warn_and_the_call_goes_on(server):
-    server.routes["/start"] = ('<Response><Dial>+15551234</Dial><Say colour="blue">still here</Say>'
+    server.routes["/start"] = ('<Response><Dance>+15551234</Dance><Say colour="blue">still here</Say>'
                                '<Gather numDigits="x" timeout="1"/></Response>')
     events = simulate(server.url("/start"))
     messages = " | ".join(e["message"] for e in of(events, "warning"))
-    assert "<Dial> is not supported" in messages
+    assert "<Dance> is not supported" in messages
     assert "'colour'" in messages
     assert "numDigits='x'" in messages
     assert of(events, "say")[0]["text"] == "still here"

@@ -45,7 +45,12 @@ FAMILIES = {  # name: (frequencies, whether its tone cadences mean busy/reorder)
     "na": ((480.0, 620.0), True),
     "single": ((400.0, 425.0, 450.0), True),
     "dial": ((350.0, 440.0, 450.0), False),
+    "ring": ((440.0, 480.0), False),
 }
+# Ringback, heard after dialling: (family, on/off/on... seconds). North America
+# 440 + 480 Hz 2 s on 4 s off; ITU 425 Hz 1 s on 4 s off; UK 400 + 450 Hz 0.4 on 0.2 off 0.4 on 2 s off.
+RINGBACKS = (("ring", (2.0,)), ("single", (1.0,)), ("single", (0.4, 0.2, 0.4)))
+ANSWER_SECONDS = 0.5  # loud audio that is no tone, after dialling: someone answered
 CADENCES = (("busy", 0.5, 0.5), ("busy", 0.375, 0.375), ("reorder", 0.25, 0.25))
 TOLERANCE = 0.15  # of each nominal time, plus one frame either side and one for the edges
 FRACTION_MIN = 0.70
@@ -135,11 +140,13 @@ class HangupTones:
     ``cycles`` is how many tone bursts of one cadence confirm busy or
     reorder; ``dial_seconds`` how long dial tone must hold; ``silence`` the
     seconds of quiet below ``silence_dbm0`` that count as a hang-up (0: never).
-    ``tones=False`` leaves only the silence timeout.
+    ``tones=False`` leaves only the silence timeout. ``ringback=True`` (after
+    dialling out) also reports ``"ringback"`` at the end of a ringback burst and
+    ``"answer"`` after ``ANSWER_SECONDS`` of loud audio that is not a tone.
     """
 
     def __init__(self, *, tones: bool = True, cycles: int = 3, dial_seconds: float = 3.0,
-                 silence: float = 0.0, silence_dbm0: float = -45.0) -> None:
+                 silence: float = 0.0, silence_dbm0: float = -45.0, ringback: bool = False) -> None:
         if cycles < 2:
             raise ValueError(f"cycles must be 2 or more, not {cycles!r}")
         if dial_seconds <= 0 or silence < 0:
@@ -151,12 +158,17 @@ class HangupTones:
         self._silence_frames = round(silence / FRAME_SECONDS)
         self._dial_frames = round(dial_seconds / FRAME_SECONDS)
         self._cadences = [(name, _frames_range(on), _frames_range(off)) for name, on, off in CADENCES]
+        self.ringback = ringback
+        self._ringbacks = [(name, [_frames_range(s) for s in pattern]) for name, pattern in RINGBACKS]
+        self._answer_frames = round(ANSWER_SECONDS / FRAME_SECONDS)
         self.reset()
 
     def reset(self) -> None:
         """Forget all history, as at the start of a call."""
         self._families = [_Cadence(name, cadenced) for name, (_, cadenced) in FAMILIES.items()]
         self._quiet = 0
+        self._voice = 0
+        self.heard_for = 0.0  # how long the sound last reported had lasted when it was reported
 
     def feed(self, frame) -> str | None:
         """Analyse one frame (160 int16 samples, bytes or array); returns
@@ -176,16 +188,34 @@ class HangupTones:
             return None
         held = np.square(x.dot(self._matrix))
         loud = energy >= self._level
-        found = None
+        found, tone = None, False
         for family, cols in zip(self._families, self._slices):
             ended = family.step(loud and float(held[cols].sum()) >= FRACTION_MIN * energy, energy)
+            tone = tone or family.kind == "on"
             if family.kind == "on" and family.length >= self._dial_frames and family.name in DIAL_FAMILIES:
-                found = "dial"
+                found, self.heard_for = "dial", family.length * FRAME_SECONDS
             elif ended and family.cadenced:
                 found = found or self._cadence(family.runs)
+            if ended and self.ringback:
+                found = found or self._ringback(family)
+        if self.ringback:
+            self._voice = self._voice + 1 if loud and not tone else 0 if tone else self._voice
+            if not found and self._voice >= self._answer_frames:
+                found, self.heard_for = "answer", self._voice * FRAME_SECONDS
         if found:
+            heard_for = self.heard_for
             self.reset()  # reported once; a second report needs a fresh confirmation
+            self.heard_for = heard_for
         return found
+
+    def _ringback(self, family: _Cadence) -> str | None:
+        for name, pattern in self._ringbacks:
+            last = family.runs[-len(pattern):]
+            if name == family.name and len(last) == len(pattern) and all(
+                    lo <= n <= hi for n, (lo, hi) in zip(last, pattern)):
+                self.heard_for = sum(last) * FRAME_SECONDS
+                return "ringback"
+        return None
 
     def _cadence(self, runs: list[int]) -> str | None:
         """The cadence the last ``cycles`` bursts and the gaps between them all fit, if any."""
@@ -194,5 +224,6 @@ class HangupTones:
             return None
         for name, (on_lo, on_hi), (off_lo, off_hi) in self._cadences:
             if all(on_lo <= n <= on_hi for n in last[::2]) and all(off_lo <= n <= off_hi for n in last[1::2]):
+                self.heard_for = sum(last) * FRAME_SECONDS
                 return name
         return None

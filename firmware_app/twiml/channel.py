@@ -34,6 +34,29 @@ class Speech:
     profanity_filter: bool = True
 
 
+@dataclass(frozen=True)
+class Dialled:
+    """How a <Dial> ended: Twilio's DialCallStatus (completed, busy, no-answer,
+    failed, canceled), the dialled call's seconds, whether the caller was handed
+    over to the far end (the call has left the box), and why it failed."""
+
+    status: str
+    duration: float = 0.0
+    handed_over: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    """What <Dial> asks of the line: the number, then digits to send once answered."""
+
+    number: str
+    timeout: float = 30.0          # seconds of ringing before no-answer
+    time_limit: float = 14400.0    # longest dialled call (when the box stays on it)
+    send_digits: str = ""
+    hangup_on_star: bool = False
+
+
 class Listener(Protocol):
     """Caller input for one gather."""
 
@@ -85,6 +108,7 @@ class Channel(Protocol):
     async def pause(self, seconds: float) -> None: ...
     def listen(self, speech: Speech | None) -> AbstractAsyncContextManager[Listener]: ...
     def partial_result(self, url: str, method: str, text: str, stability: float) -> None: ...
+    async def dial(self, request: DialRequest) -> Dialled: ...
     async def hangup(self) -> None: ...
 
     # Voice agents (firmware_app/stream): the call as a stream session sees it,

@@ -106,7 +106,7 @@ class _Reader:
             self.warn(el, f"<{el.tag}> is not supported {where}; skipped")
             return None
         known = {a.name for a in cls.attributes}
-        for name in sorted(el.attrib.keys() - known):
+        for name in sorted(el.attrib.keys() - known if not cls.unsupported else ()):
             self.warn(el, f"<{el.tag}> attribute {name!r} is not supported; ignored")
         try:
             values = {a.key: self.value(el, a, el.attrib.get(a.name)) for a in cls.attributes}

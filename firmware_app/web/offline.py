@@ -41,6 +41,7 @@ from ..twiml.parse import TwimlError, parse
 from .breaker import Breaker, origin
 from .bundled import BundledFlows
 from .call_fetcher import CallFetcher
+from .durable import deliver_durably
 from .cache import Cache, CacheError
 from .client import FetchError, Request, Response, redact
 from .outbox import REPLAY_HEADER, TOKEN_HEADER, Outbox, OutboxError, iso
@@ -98,6 +99,9 @@ class OfflineFetcher:
             return await self._twiml(req)
         if req.kind == "audio":
             return await self._audio(req)
+        if req.kind == "status":
+            resp, notes = await deliver_durably(self, req)
+            return Served(resp.url, resp.status, resp.body, resp.headers, notes)
         return await self._send(req)
 
     async def close(self) -> None:

@@ -67,6 +67,7 @@ class Verb:
     top_level: ClassVar[bool] = True          # may stand in <Response>
     final: ClassVar[bool] = False             # nothing after it in a document runs
     markup: ClassVar[bool] = False            # its children are markup (SSML), read by read_markup
+    unsupported: ClassVar[str] = ""           # why the box cannot perform it: it warns once, takes any attributes
 
     line: int = field(default=0, kw_only=True, compare=False, repr=False)
     given: frozenset[str] = field(default=frozenset(), kw_only=True, compare=False, repr=False)  # attributes set
