@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -16,19 +18,32 @@ class Measured:
     peak_mb: float
 
 
+# A child's peak RSS counts the memory of the process that started it (Linux keeps the high-water
+# mark across exec), so once the test process grows past a bound every measurement would fail:
+# the command is started from this small launcher, which reports the command's own peak.
+LAUNCHER = """import os, sys
+pid = os.spawnvp(os.P_NOWAIT, sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\npeak-kb={usage.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(cmd: list[str], timeout: float = 120) -> Measured:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, *cmd], stdout=out, stderr=err,
+                                start_new_session=True)
         try:
-            _, status, usage = _wait4(proc.pid, timeout)
+            _, status, _ = _wait4(proc.pid, timeout)
         except TimeoutError:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Measured(proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss / 1024)
+        stderr, _, peak_kb = err.read().decode().rpartition("\npeak-kb=")
+        return Measured(proc.returncode, out.read().decode(), stderr, int(peak_kb) / 1024)
 
 
 def _wait4(pid: int, timeout: float):
