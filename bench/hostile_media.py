@@ -82,7 +82,8 @@ def flac_silence(seconds: float, rate: int = 8000) -> bytes:
 
 def wav(data: bytes, rate: int = 8000, channels: int = 1, bits: int = 16, tag: int = 1) -> bytes:
     """A RIFF/WAVE file with any header values, true or not."""
-    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * channels * bits // 8, channels * bits // 8, bits)
+    byte_rate, block_align = rate * channels * bits // 8 % 2 ** 32, channels * bits // 8 % 2 ** 16  # as 32 and 16 bits
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, byte_rate, block_align, bits)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
     return b"RIFF" + struct.pack("<I", len(body)) + body
 

@@ -5,12 +5,18 @@ A line carries one call at a time. Audio crosses it as 20 ms frames of
 ``drivers.constants``) in both directions. Time in the box comes from these frames: a hardware line hands
 them over in real time, the simulator as fast as the CPU allows.
 
+    >>> import asyncio
     >>> from drivers import open_line
-    >>> line = open_line("sim:")           # doctest: +SKIP
-    >>> info = await line.wait_for_call()  # doctest: +SKIP
-    >>> await line.answer()                # doctest: +SKIP
-    >>> frame = await line.read_frame()    # doctest: +SKIP
-    >>> await line.write_frame(frame)      # doctest: +SKIP
+    >>> async def one_frame(url):
+    ...     line = open_line(url)
+    ...     info = await line.wait_for_call()
+    ...     await line.answer()
+    ...     frame = await line.read_frame()
+    ...     await line.write_frame(frame)
+    ...     await line.hangup()
+    ...     return info.caller, len(frame)
+    >>> asyncio.run(one_frame("sim:?caller=%2B15550123"))
+    ('+15550123', 320)
 """
 
 from __future__ import annotations

@@ -1,7 +1,17 @@
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bench.fault_server import FaultServer
 from bench.twiml_server import TwimlServer
+
+# The property tests' budget: fixed and derandomized, so CI runs the same examples every time
+# (HYPOTHESIS_PROFILE=deep searches further, locally).
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("deep", settings.get_profile("ci"), max_examples=5000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -82,3 +82,19 @@ def test_events_are_strict_json_even_if_a_number_is_not_finite():
     json_printer(out)({"t": 1.0, "event": "pause", "seconds": float("nan"), "nested": [float("inf")]})
     record = json.loads(out.getvalue(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
     assert record == {"t": 1.0, "event": "pause", "seconds": "nan", "nested": ["inf"]}
+
+
+def test_no_value_that_is_not_finite_is_ever_printed_by_simulate(server):
+    """NaN, Infinity and -Infinity are not JSON: whatever the document holds, the printed events never carry them."""
+    server.routes["/h"] = ('<Response><Pause length="NaN"/><Pause length="-inf"/><Say loop="1e400">x</Say>'
+                           '<Gather timeout="inf" speechTimeout="NaN" numDigits="inf"><Pause length="Infinity"/>'
+                           '</Gather><Play loop="nan" digits="1"/></Response>')
+    proc = subprocess.run([IVRBOX, "simulate", server.url("/h")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+    def refuse(name):
+        raise AssertionError(f"{name} printed")
+
+    events = [json.loads(line, parse_constant=refuse) for line in proc.stdout.splitlines()]
+    assert sum(e["event"] == "warning" and "is not" in e["message"] for e in events) == 8
+    assert [e["seconds"] for e in events if e["event"] == "pause"] == [1.0, 1.0, 1.0]

@@ -10,9 +10,9 @@ import threading
 import pytest
 
 from drivers.sim import SimLine
-from firmware_app.listen.tones import dtmf_audio
 from firmware_app.commands.run import serve
 from firmware_app.config import ConfigError, load
+from firmware_app.listen.tones import dtmf_audio
 from mqtt_broker import Mosquitto, Subscriber
 from simulate import of
 from bench.twiml_server import TwimlServer

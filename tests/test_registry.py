@@ -22,6 +22,9 @@ from simulate import of, simulate
     ('<Say loop="1e3">x</Say>', "<Say loop='1e3'> is not an integer; using 1"),
     ('<Gather timeout="inf"/>', "<Gather timeout='inf'> is not a finite number; using 5.0"),
     ('<Gather speechTimeout="NaN"/>', "<Gather speechTimeout='NaN'> is not a finite number; using None"),
+    ('<Gather timeout="-inf"/>', "<Gather timeout='-inf'> is not a finite number; using 5.0"),
+    ('<Play loop="nan" digits="1"/>', "<Play loop='nan'> is not an integer; using 1"),
+    ('<Say loop="99999999999"/>', "<Say> has no text"),  # a loop that plays nothing must not spin
 ])
 def test_hostile_values_warn_use_the_default_and_the_call_goes_on(server, element, warning):
     server.routes["/h"] = f"<Response><Say>before</Say>{element}<Say>after</Say></Response>"
@@ -31,6 +34,14 @@ def test_hostile_values_warn_use_the_default_and_the_call_goes_on(server, elemen
     assert any(warning in w["message"] for w in of(events, "warning")), of(events, "warning")
     assert of(events, "error") == []
     assert events[-1]["event"] == "hangup"
+
+
+@pytest.mark.parametrize("loop", ["0", "99999999999"])
+def test_a_looped_play_that_fails_is_one_error_and_the_call_goes_on(server, loop):
+    server.routes["/h"] = f'<Response><Say>before</Say><Play loop="{loop}">/missing.wav</Play><Say>after</Say></Response>'
+    events = simulate(server.url("/h"))
+    assert [s["text"] for s in of(events, "say")] == ["before", "after"]
+    assert [e["code"] for e in of(events, "error")] == [11200]
 
 
 def test_a_non_ascii_path_is_percent_encoded_and_fetched(server):

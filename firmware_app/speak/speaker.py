@@ -1,9 +1,25 @@
 """What <Say> and <Play> do on a call, within the [media] limits.
 
-A Speaker joins the call's player, synthesiser, event emitter and clock:
+A Speaker joins the call's player, synthesiser, event emitter and clock
+hold; here a bare player, drained a frame at a time as a line would:
 
-    >>> speaker = Speaker(call.player, call.tts, call.config, call.emit, call.clock.hold)  # doctest: +SKIP
-    >>> await speaker.say(verb)                                                              # doctest: +SKIP
+    >>> import asyncio
+    >>> from contextlib import nullcontext
+    >>> from firmware_app.config import defaults
+    >>> async def speak(text):
+    ...     player, events = Player(), []
+    ...     speaker = Speaker(player, Synthesizer(), defaults(), lambda name, **f: events.append((name, f)),
+    ...                       nullcontext)
+    ...     saying = asyncio.create_task(speaker.say(text, "man", "en-US"))
+    ...     frames = 0
+    ...     while not saying.done():
+    ...         await asyncio.sleep(0)
+    ...         frames += player.buffered > 0
+    ...         player.next_frame()
+    ...     return events, frames
+    >>> events, frames = asyncio.run(speak("Hello"))
+    >>> events, 10 < frames < 100          # 20 ms frames: a short word
+    ([('say', {'text': 'Hello', 'voice': 'man', 'language': 'en-US'})], True)
 
 - ``say``: the text (plain, or the <Say>'s SSML markup) is cut at
   ``max_say_characters`` with a warning, and spoken piece by piece as it

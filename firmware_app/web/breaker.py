@@ -7,10 +7,21 @@ probes the origin itself (its root, never the URL that failed) every
 ``interval`` seconds, and any answer from the origin, the probe's or a
 live request's, closes the breaker.
 
-    >>> breaker = Breaker(probe=lambda origin: ..., interval=1.0)     # doctest: +SKIP
-    >>> breaker.trip("http://127.0.0.1:8080/ivr", "connection refused")  # doctest: +SKIP
-    >>> breaker.is_open("http://127.0.0.1:8080/other")               # doctest: +SKIP
-    True
+    >>> import asyncio
+    >>> async def demo():
+    ...     probes = []
+    ...     async def probe(origin):            # the origin answers its second probe
+    ...         probes.append(origin)
+    ...         return len(probes) == 2
+    ...     breaker = Breaker(probe, interval=0.01)
+    ...     breaker.trip("http://127.0.0.1:8080/ivr", "connection refused")
+    ...     down = breaker.is_open("http://127.0.0.1:8080/other"), breaker.is_open("http://127.0.0.1:9090/")
+    ...     while breaker.is_open("http://127.0.0.1:8080/"):
+    ...         await asyncio.sleep(0.01)
+    ...     await breaker.stop()
+    ...     return down, probes
+    >>> asyncio.run(demo())
+    ((True, False), ['http://127.0.0.1:8080', 'http://127.0.0.1:8080'])
 
 Per origin, so a fallback_url on another host stays usable while the main
 server is down.

@@ -4,10 +4,15 @@ An SQLite index (``index.sqlite``) maps a request to the stored answer; the
 bodies are files under ``bodies/``, named by their SHA-256, written to a
 temporary name and renamed so a crash never leaves half a body behind.
 
-    >>> cache = Cache(tmp_dir)                                            # doctest: +SKIP
-    >>> cache.store(Request("GET", "http://h/a.wav", kind="audio"), resp) # doctest: +SKIP
-    >>> cache.lookup(Request("GET", "http://h/a.wav", kind="audio")).fresh  # doctest: +SKIP
-    True
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> cache = Cache(folder.name)
+    >>> sound = Request("GET", "http://h/a.wav", kind="audio")
+    >>> entry = cache.store(sound, Response("http://h/a.wav", 200, b"RIFF", {"cache-control": "max-age=60"}))
+    >>> found = cache.lookup(Request("GET", "http://h/a.wav", kind="audio"))
+    >>> found.fresh, found.response().body
+    (True, b'RIFF')
+    >>> cache.close(); folder.cleanup()
 
 A request is keyed by method, URL and the caller's input (``Request.input``),
 not by CallSid. Who may be served an answer: a GET document or audio file,

@@ -1,8 +1,16 @@
 """One call's view of the fetch stack: its own cookie jar, and who the caller is.
 
-    >>> call = web.for_call("CA123", caller="+15550100")   # doctest: +SKIP
-    >>> resp = await call.fetch(Request("POST", url))      # doctest: +SKIP
-    >>> await call.close()                                 # doctest: +SKIP
+    >>> import asyncio
+    >>> class Web:                          # any fetcher; this one answers with what it was handed
+    ...     async def fetch(self, req):
+    ...         return Response(req.url, 200, f"{req.caller} {req.jar is not None}".encode())
+    >>> async def one_request():
+    ...     call = CallFetcher(Web(), "CA123", caller="+15550100")   # in a running loop: aiohttp's jar needs one
+    ...     resp = await call.fetch(Request("POST", "http://example.com/ivr"))
+    ...     await call.close()
+    ...     return resp.body
+    >>> asyncio.run(one_request())
+    b'+15550100 True'
 """
 
 from __future__ import annotations

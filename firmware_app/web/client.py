@@ -1,7 +1,23 @@
 """Fetches TwiML and audio over HTTP the way Twilio's webhooks do, on aiohttp.
 
-    >>> client = HttpClient(auth_token="secret")
-    >>> resp = await client.fetch(Request("POST", "http://127.0.0.1:8080/ivr", {"Digits": "1"}))  # doctest: +SKIP
+    >>> import asyncio
+    >>> from aiohttp import web
+    >>> from aiohttp.test_utils import TestServer
+    >>> from firmware_app.web.signature import sign
+    >>> async def ivr(request):                  # a TwiML app on a local server, checking the signature
+    ...     form = dict(await request.post())
+    ...     valid = request.headers["X-Twilio-Signature"] == sign("secret", str(request.url), form)
+    ...     return web.Response(text=f"<Response><Say>{form['Digits']} {valid}</Say></Response>")
+    >>> async def demo():
+    ...     app = web.Application()
+    ...     app.router.add_post("/ivr", ivr)
+    ...     async with TestServer(app, host="127.0.0.1") as server:
+    ...         client = HttpClient(auth_token="secret")
+    ...         resp = await client.fetch(Request("POST", str(server.make_url("/ivr")), {"Digits": "1"}))
+    ...         await client.close()
+    ...     return resp.status, resp.body
+    >>> asyncio.run(demo())
+    (200, b'<Response><Say>1 True</Say></Response>')
 
 Every request is signed with X-Twilio-Signature. Redirects (3xx) are
 followed with a GET that does not resend the parameters, as the seed page

@@ -16,12 +16,21 @@ port), and only while that origin is down. Network attempts for one
 document share one budget, the connect timeout, so the caller never waits
 longer than that in silence.
 
-    >>> web = OfflineFetcher(HttpClient(), cache=Cache(d), outbox=Outbox(p))   # doctest: +SKIP
-    >>> call = web.for_call("CA123", caller="+15550100")                     # doctest: +SKIP
-    >>> resp = await call.fetch(Request("POST", "http://127.0.0.1:9/ivr/menu", {"Digits": "2"},
-    ...                                 input={"Digits": "2"}))              # doctest: +SKIP
-    >>> [n["event"] for n in resp.notes]                                     # doctest: +SKIP
-    ['error', 'queued', 'offline']
+    >>> import asyncio, socket, tempfile
+    >>> from pathlib import Path
+    >>> from firmware_app.web.client import HttpClient
+    >>> with socket.socket() as s:              # a local port nothing listens on: the server is down
+    ...     _ = s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    >>> async def demo(folder):
+    ...     web = OfflineFetcher(HttpClient(), cache=Cache(folder / "cache"), outbox=Outbox(folder / "outbox.sqlite"))
+    ...     call = web.for_call("CA123", caller="+15550100")
+    ...     resp = await call.fetch(Request("POST", f"http://127.0.0.1:{port}/demo/menu", {"Digits": "2"},
+    ...                                     input={"Digits": "2"}))
+    ...     await call.close(); await web.close()
+    ...     return [n["event"] for n in resp.notes], resp.notes[-1]["source"], b"Enter a number" in resp.body
+    >>> with tempfile.TemporaryDirectory() as folder:    # the input queued; flows/demo/menu/2.xml served
+    ...     asyncio.run(demo(Path(folder)))
+    (['error', 'queued', 'offline'], 'bundled', True)
 
 What happened on the way is in the response's ``notes``: event dicts the call
 emits (error, warning, queued, offline), since the caller's path changed.

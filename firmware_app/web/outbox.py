@@ -5,10 +5,14 @@ the caller pressed the key. The request goes into an SQLite database in WAL
 mode with ``synchronous=FULL``: ``put`` returns only once the row is on
 disk, so what it acknowledged survives kill -9 and power loss.
 
-    >>> box = Outbox(tmp_path / "outbox.sqlite")                              # doctest: +SKIP
-    >>> item = box.put(Request("POST", "http://h/ivr", {"Digits": "1"}, input={"Digits": "1"}))  # doctest: +SKIP
-    >>> [p.id for p in box.pending()] == [item.id]                          # doctest: +SKIP
-    True
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> box = Outbox(Path(folder.name) / "outbox.sqlite")
+    >>> item = box.put(Request("POST", "http://h/ivr", {"Digits": "1"}, input={"Digits": "1"}))
+    >>> [p.id for p in box.pending()] == [item.id], box.origins()
+    (True, ['http://h:80'])
+    >>> box.close(); folder.cleanup()
 
 Order is kept per origin (scheme, host, port): input for one origin waits
 only behind older input for the same origin, so a dead server never holds

@@ -15,7 +15,7 @@ attributes; ``lint(context)`` adds a verb's own checks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Iterator
 
 from ..schema import Attr
 
@@ -45,6 +45,19 @@ class _Outcome:
 CONTINUE = _Outcome("CONTINUE")
 STOP = _Outcome("STOP")
 Outcome = Follow | _Outcome
+
+
+FOREVER = 1000  # loop="0": Twilio repeats until the call ends; the box stops after this many
+
+
+async def repeat(ch: Channel, times: int, once: Callable[[], Awaitable[None]]) -> None:
+    """Await ``once()`` TIMES times (0: FOREVER), stopping after a round that took no call
+    time: it played nothing, and repeating it would only spin without the call moving on."""
+    for _ in range(times or FOREVER):
+        start = ch.now
+        await once()
+        if ch.now == start:
+            break
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..schema import Attr, Integer, Url
 from .registry import register
-from .base import CONTINUE, Verb
+from .base import CONTINUE, Verb, repeat
 
 DIGITS = set("0123456789*#ABCDw")
 
@@ -35,6 +35,5 @@ class Play(Verb):
         return cls(**{**values, "digits": digits})
 
     async def run(self, ch):
-        for _ in range(self.loop or 1000):
-            await ch.play(self.url, self.digits)
+        await repeat(ch, self.loop, lambda: ch.play(self.url, self.digits))
         return CONTINUE

@@ -1,4 +1,4 @@
-"""<Say>: speak text (espeak-ng). ``loop="0"`` repeats it (up to 1000 times).
+"""<Say>: speak text (espeak-ng). ``loop="0"`` repeats it (up to 1000 times; see ``repeat``).
 
 Its child tags are SSML: the verb keeps them as markup for the speaker to render.
 
@@ -15,12 +15,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..schema import Attr, Integer
 from .registry import register
-from .base import CONTINUE, Verb
+from .base import CONTINUE, Verb, repeat
 
 MAX_TEXT = 4096
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 MAX_DEPTH = 24  # SSML nesting kept as markup; deeper tags keep only their text
-FOREVER = 1000
 
 
 @register
@@ -51,8 +50,7 @@ class Say(Verb):
         return cls(**values)
 
     async def run(self, ch):
-        for _ in range(self.loop or FOREVER):
-            await ch.say(self.text, self.voice, self.language, ssml=self.ssml)
+        await repeat(ch, self.loop, lambda: ch.say(self.text, self.voice, self.language, ssml=self.ssml))
         return CONTINUE
 
     def lint(self, context):
