@@ -145,7 +145,9 @@ def test_anything_at_all_parses_or_is_a_twiml_error(data):
 
 @given(st.data())
 def test_a_bad_attribute_value_is_a_warning_naming_the_verb_attribute_and_value(data):
-    tag = data.draw(st.sampled_from([t for t in KNOWN if lookup(t).attributes]), label="verb")
+    # Verbs that stand in <Response>: a noun (<Stream>, <Number>) is read only inside its verb.
+    tag = data.draw(st.sampled_from([t for t in KNOWN if lookup(t).attributes and lookup(t).top_level]),
+                    label="verb")
     attr = data.draw(st.sampled_from(lookup(tag).attributes), label="attribute")
     value = data.draw(values, label="value")
     try:

@@ -2,13 +2,11 @@
 
 ``Recordings`` bundles the store (WAV files and SQLite under the state
 directory), the HTTP server that makes RecordingUrl work, and the background
-transcriber. The daemon and ``ivrbox simulate`` start one:
-
-    >>> recordings = Recordings(config, web, speech_models)     # doctest: +SKIP
-    >>> await recordings.start()                                 # doctest: +SKIP
-    >>> recordings.url("RE...")                                  # doctest: +SKIP
-    'http://127.0.0.1:41234/2010-04-01/Accounts/AC.../Recordings/RE...'
-    >>> await recordings.stop()          # waits for transcriptions in progress  # doctest: +SKIP
+transcriber. The daemon and ``ivrbox simulate`` start one with
+``Recordings(config, fetcher, speech_models)`` and ``await start()``;
+``url(sid)`` is a recording's RecordingUrl
+(``http://127.0.0.1:PORT/2010-04-01/Accounts/AC…/Recordings/RE…``), and
+``await stop()`` waits for the transcriptions in progress.
 """
 
 from __future__ import annotations

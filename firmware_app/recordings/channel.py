@@ -3,11 +3,8 @@
 The Call delegates to one CallRecorder. While recording, the session is the
 frame pump's listener (frames with the DTMF detector's verdict, and keys),
 and the caller's hang-up goes to it: the message is kept and the action
-request still made, instead of the call cutting the verb off.
-
-    >>> recorder = CallRecorder(call, recordings)     # doctest: +SKIP
-    >>> async with recorder.record() as rec:           # doctest: +SKIP
-    ...     await rec.next(5.0)
+request still made, instead of the call cutting the verb off: the verb runs
+``async with recorder.record() as session`` and reads ``session.next(timeout)``.
 """
 
 from __future__ import annotations

@@ -4,11 +4,8 @@ It is the frame pump's listener while recording: every caller frame goes to
 ``feed`` (with the DTMF detector's verdict), every key to ``digit``; the
 call hands it the caller's hang-up (``hung_up``); the <Record> verb reads ``next`` (keys, speech edges, the
 hang-up) and ``silence``, and ends with ``finish``, which cuts, trims and
-stores the audio off the event loop.
-
-    >>> session = RecordSession(recordings, clock, call_sid=..., caller=..., called=...)  # doctest: +SKIP
-    >>> ev = await session.next(timeout=5.0)                                            # doctest: +SKIP
-    >>> saved = await session.finish(trim=True)       # None: the caller never spoke   # doctest: +SKIP
+stores the audio off the event loop (``finish`` returns None when the caller
+never spoke).
 """
 
 from __future__ import annotations

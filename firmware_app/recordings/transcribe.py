@@ -4,11 +4,8 @@ Twilio transcribes recordings of 2 to 120 seconds; so does the box, with the
 configured speech engine, one recording at a time in one worker thread of low
 priority, so a call in progress never waits for it. The result goes to the
 app through the durable ``deliver`` (the outbox), so a server that is down
-gets it when it is back.
-
-    >>> transcriber = Transcriber(store, models, deliver, language="ko-KR")   # doctest: +SKIP
-    >>> transcriber.submit(job)                                               # doctest: +SKIP
-    >>> await transcriber.drain()                                             # doctest: +SKIP
+gets it when it is back: ``Transcriber(store, models, deliver, language=...)``,
+then ``submit(job)`` per recording and ``await drain()`` at shutdown.
 """
 
 from __future__ import annotations
