@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 #: Rates offered by ``list_devices``, and the order ``pick_rate`` tries.
 PROBE_RATES = (8000, 16000, 44100, 48000)
 MAX_QUEUED_FRAMES = 50  # one second of audio heard but not yet read
-PERIOD_FRAMES = 2  # 20 ms frames per PortAudio callback: fewer wake-ups against a deeper queue
+PERIOD_FRAMES = 2  # 20 ms frames per playback callback: fewer wake-ups against a deeper queue
+HEAR_PERIOD_FRAMES = 5  # ... per capture callback: 100 ms more to hear a key, but no deeper playback queue
 PREFERRED_RATES = (8000, 16000, 48000, 44100, 32000, 22050, 96000)
 
 
@@ -157,10 +158,11 @@ def pick_rate(supported, default_rate: int) -> int:
 class SoundCard:
     """Full-duplex 8 kHz frames over a PortAudio device found by name.
 
-    PortAudio runs its callbacks on its own thread, ``period`` frames (20 ms
-    each) at a time; the capture callback resamples what it hears and hands
-    the whole period's frames to the event loop in one wake-up, and the
-    playback callback resamples and plays what ``write_frame`` queued. Reads
+    PortAudio runs its callbacks on its own thread, ``hear_period`` frames
+    (20 ms each) at a time for capture and ``period`` for playback; the
+    capture callback resamples what it hears and hands the whole period's
+    frames to the event loop in one wake-up, and the playback callback
+    resamples and plays what ``write_frame`` queued. Reads
     and writes that find a frame (or room) ready return without yielding to
     the loop, so the call's frame pump runs a period's frames in one go.
     The output queue holds at most ``depth`` frames (at least a period), so
@@ -173,10 +175,11 @@ class SoundCard:
     output = True
 
     def __init__(self, name: str | None = "", *, rate: int | None = None,
-                 period: int = PERIOD_FRAMES, depth: int | None = None, stall: float = 0.5) -> None:
+                 period: int = PERIOD_FRAMES, hear_period: int = HEAR_PERIOD_FRAMES, depth: int | None = None,
+                 stall: float = 0.5) -> None:
         self.name = name or ""
         self.rate_wanted = int(rate) if rate else None
-        self.period = period
+        self.period, self.hear_period = period, hear_period
         self.depth = depth or period + 1
         self.stall = stall
         self.rate = None
@@ -219,15 +222,14 @@ class SoundCard:
             rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
                                                  info["defaultSampleRate"])
             self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
-            common = dict(rate=rate, channels=1, format=pyaudio.paInt16,
-                          frames_per_buffer=max(1, round(rate * FRAME_SECONDS * self.period)))
+            common = dict(rate=rate, channels=1, format=pyaudio.paInt16)
             if self.input:
-                streams.append(pa.open(input=True, input_device_index=info["index"],
-                                       stream_callback=self._hear, **common))
+                streams.append(pa.open(input=True, input_device_index=info["index"], stream_callback=self._hear,
+                                       frames_per_buffer=round(rate * FRAME_SECONDS * self.hear_period), **common))
             if self.output:
                 self._started, self._last_call, self._taken, self._play_rate = None, None, 0, rate
-                streams.append(pa.open(output=True, output_device_index=info["index"],
-                                       stream_callback=self._play, **common))
+                streams.append(pa.open(output=True, output_device_index=info["index"], stream_callback=self._play,
+                                       frames_per_buffer=round(rate * FRAME_SECONDS * self.period), **common))
         except OSError as e:
             self._release(streams, pa)
             raise LineError(f"cannot open sound device {self.name or 'default'!r}: {e}") from e
