@@ -32,12 +32,29 @@ from bench.twiml_server import TwimlServer  # noqa: E402
 BASE = "79f91f981545e741f9f6a3eef25a958a36f22acc"  # main before issue 13's CPU work
 WINDOW = 8.0
 HINTS = "예약, 취소, 상담원, 잔액, 네, 아니요"
-GATHERS = {
-    "dtmf": '<Gather input="dtmf" timeout="60"></Gather>',
-    "speech": '<Gather input="speech" language="ko-KR" timeout="60" speechTimeout="30"></Gather>',
-    "speech+hints": f'<Gather input="speech" language="ko-KR" hints="{HINTS}" timeout="60" '
-                    'speechTimeout="30"></Gather>',
+SAID = {"hints": ["예약", "취소", "상담원", "잔액"], "other words": ["안녕하세요 감사합니다", "오늘 날씨가 좋네요"]}
+# The gather starts again after each utterance, and after 5 s of silence (once the model has loaded).
+SPEECH = ('<Gather input="speech" language="ko-KR" {hints}speechTimeout="auto" timeout="5" action="/start">'
+          '</Gather><Redirect>/start</Redirect>')
+CALLS = {  # what the box gathers, and what the caller says meanwhile (phrases with 1 s between)
+    "dtmf": ('<Gather input="dtmf" timeout="60"></Gather>', None),
+    "speech, no hints": (SPEECH.format(hints=""), "hints"),
+    "speech+hints, a hint said": (SPEECH.format(hints=f'hints="{HINTS}" '), "hints"),
+    "speech+hints, other words": (SPEECH.format(hints=f'hints="{HINTS}" '), "other words"),
 }
+
+
+def caller_speech(which: str, seconds: float) -> bytes:
+    """Telephone speech (bench.speech_bench.telephone): the phrases of SAID[which], each followed by 1 s of silence."""
+    from bench.speech_bench import telephone
+
+    phrases = [telephone(text, "ko", 150) for text in SAID[which]]
+    out, n = b"", 0
+    while len(out) < seconds * 16000:
+        pcm = phrases[n % len(phrases)]
+        out += pcm + bytes(16000)
+        n += 1
+    return out
 
 
 def korean_model() -> str:
@@ -91,8 +108,10 @@ def wait_until(predicate, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def call_cost(tree: Path, gather: str, model: bool) -> dict:
+def call_cost(tree: Path, gather: str, said: str | None) -> dict:
     """CPU-s per call-s, main-thread wake-ups per second and RSS of a live call."""
+    model = said is not None
+    speech = caller_speech(said, WINDOW + 8) if said else b""
     from pulse import Caller, fake_card, unique
 
     routes = {"/start": f"<Response>{gather}</Response>"}
@@ -104,7 +123,9 @@ def call_cost(tree: Path, gather: str, model: bool) -> dict:
         proc = box(tree, config)
         try:
             wait_until(lambda: server.requests, 60, proc)
-            time.sleep(2.0 if not model else 4.0)  # the model loads, the card settles
+            time.sleep(2.0 if not model else 5.0)  # the model loads, the card settles
+            caller.play(speech)
+            time.sleep(1.0 if model else 0)
             pid = proc.pid
             cpu0, switches0, t0 = cpu_seconds(pid), status(pid, "voluntary_ctxt_switches", pid), time.monotonic()
             time.sleep(WINDOW)
@@ -144,18 +165,16 @@ def idle_rss(tree: Path, model: bool) -> float:
 
 
 def simulate_startup(tree: Path, runs: int = 7) -> float:
-    """Best wall time of ``ivrbox simulate`` on a one-<Hangup> flow, in seconds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        flow = Path(tmp) / "flow.xml"
-        flow.write_text("<Response><Hangup/></Response>")
-        env = dict(os.environ, PYTHONPATH=str(tree))
-        best = float("inf")
+    """Best wall time of ``ivrbox simulate`` of a one-<Hangup/> document from a local server, in seconds."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    best = float("inf")
+    with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
         for _ in range(runs):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "firmware_app", "simulate", str(flow)], cwd=tree, env=env,
-                           check=True, capture_output=True)
+            subprocess.run([sys.executable, "-m", "firmware_app", "simulate", server.url("/start")], cwd=tree,
+                           env=env, check=True, capture_output=True)
             best = min(best, time.perf_counter() - start)
-        return best
+    return best
 
 
 def main() -> None:
@@ -163,14 +182,15 @@ def main() -> None:
     rows = {}
     for label, commit in (("before", BASE), ("after", None)):
         with source_tree(commit) as tree:
-            rows[label] = {kind: call_cost(tree, gather, model=kind != "dtmf") for kind, gather in GATHERS.items()}
+            rows[label] = {kind: call_cost(tree, gather, said) for kind, (gather, said) in CALLS.items()}
             rows[label]["idle"] = idle_rss(tree, model=False)
             rows[label]["idle+model"] = idle_rss(tree, model=True)
             rows[label]["startup"] = simulate_startup(tree)
     print(f"\n{'live call, 48 kHz sound line':<34}{'before':>16}{'after':>16}{'ratio':>8}")
-    for kind in GATHERS:
+    for kind in CALLS:
         b, a = rows["before"][kind], rows["after"][kind]
-        print(f"{kind + ' gather, CPU-s per call-s':<34}{b['cpu']:>16.3f}{a['cpu']:>16.3f}{a['cpu'] / b['cpu']:>8.2f}")
+        print(f"{kind}")
+        print(f"{'  CPU-s per call-s':<34}{b['cpu']:>16.3f}{a['cpu']:>16.3f}{a['cpu'] / b['cpu']:>8.2f}")
         print(f"{'  main-thread wake-ups per s':<34}{b['wakeups']:>16.0f}{a['wakeups']:>16.0f}"
               f"{a['wakeups'] / b['wakeups']:>8.2f}")
         print(f"{'  RSS in call, MB':<34}{b['rss']:>16.1f}{a['rss']:>16.1f}{a['rss'] / b['rss']:>8.2f}")
