@@ -24,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests")]
+from bench.twiml_server import TwimlServer
 
-from bench.twiml_server import TwimlServer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = "79f91f981545e741f9f6a3eef25a958a36f22acc"  # main before issue 13's CPU work
 WINDOW = 8.0
@@ -112,7 +111,7 @@ def call_cost(tree: Path, gather: str, said: str | None) -> dict:
     """CPU-s per call-s, main-thread wake-ups per second and RSS of a live call."""
     model = said is not None
     speech = caller_speech(said, WINDOW + 8) if said else b""
-    from pulse import Caller, fake_card, unique
+    from bench.pulse import Caller, fake_card, unique
 
     routes = {"/start": f"<Response>{gather}</Response>"}
     with TwimlServer(routes) as server, fake_card(unique("ivrbench_cpu")) as card, \
@@ -141,7 +140,7 @@ def call_cost(tree: Path, gather: str, said: str | None) -> dict:
 
 def idle_rss(tree: Path, model: bool) -> float:
     """RSS (MB) of a box waiting for rings on a sound line, once settled."""
-    from pulse import Caller, fake_card, unique
+    from bench.pulse import Caller, fake_card, unique
 
     with fake_card(unique("ivrbench_idle")) as card, tempfile.TemporaryDirectory() as tmp:
         caller = Caller(card)

@@ -2,7 +2,7 @@
 
 ``python -m bench hostile``. Each hostile input is played in a real
 ``ivrbox simulate`` call against a local HTTP server; the peak RSS is the
-child's own (wait4). The peer is the same call playing a one-word <Say>,
+command's own (bench/measured.py). The peer is the same call playing a one-word <Say>,
 measured in the same run. Time to first audio is wall time from the start of
 a 4,096-character <Say> until its first PCM reaches the player; the peer is
 synthesising the same text in one espeak-ng run, as the box used to.
@@ -19,17 +19,14 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
-
-from bench.hostile_media import flac_silence, long_text, wav  # noqa: E402
-from firmware_app.config import defaults  # noqa: E402
-from firmware_app.speak.audio import decode  # noqa: E402
-from firmware_app.speak.player import Player  # noqa: E402
-from firmware_app.speak.speaker import Speaker  # noqa: E402
-from firmware_app.speak.tts import Synthesizer  # noqa: E402
-from measured import run_measured  # noqa: E402
-from bench.twiml_server import TwimlServer  # noqa: E402
+from bench.hostile_media import flac_silence, long_text, wav
+from bench.measured import run_measured
+from bench.twiml_server import TwimlServer
+from firmware_app.config import defaults
+from firmware_app.speak.audio import decode
+from firmware_app.speak.player import Player
+from firmware_app.speak.speaker import Speaker
+from firmware_app.speak.tts import Synthesizer
 
 IVRBOX = str(Path(sys.executable).with_name("ivrbox"))
 LIMIT_MB = 120

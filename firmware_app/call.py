@@ -32,8 +32,11 @@ from drivers.line import CallInfo, Line
 from .events import Events
 from .listen.listener import open_listener
 from .pump import FramePump
+from .recordings.channel import CallRecorder
+from .speak.audio import decode
 from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
+from .stream.callport import CallPort
 from .twiml.channel import Speech
 from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
@@ -46,7 +49,7 @@ def new_call_sid() -> str:
 
 class Call:
     def __init__(self, line: Line, config: dict, *, fetcher, tts: Synthesizer | None = None,
-                 speech_models=None, sinks=(), call_sid: str | None = None):
+                 speech_models=None, sinks=(), call_sid: str | None = None, recordings=None):
         self.line = line
         self.config = config
         self.fetcher = fetcher
@@ -61,9 +64,14 @@ class Call:
         self.status = "ringing"
         self.ended = False
         self._background: set[asyncio.Task] = set()
+        self.streams: dict = {}         # <Start><Stream>s running, by name
         self._partials: asyncio.Task | None = None
         self._next_partial: Request | None = None
         self._partial_sequence = 0
+        self.recorder = CallRecorder(self, recordings)
+        self.beep, self.record = self.recorder.beep, self.recorder.record
+        self.callback, self.transcribe = self.recorder.callback, self.recorder.transcribe
+        self.after_hangup = self.recorder.after_hangup
 
     @property
     def now(self) -> float:
@@ -84,10 +92,13 @@ class Call:
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
-                work.cancel()
-                await asyncio.gather(work, return_exceptions=True)
                 reason = self.pump.hangup_reason
                 self._end("caller", **({"reason": reason} if reason else {}))
+                if self.recorder.take_hangup():     # <Record> keeps the message and still makes its request
+                    await work
+                else:
+                    work.cancel()
+                    await asyncio.gather(work, return_exceptions=True)
             else:
                 work.result()
         except Exception as e:
@@ -148,13 +159,31 @@ class Call:
         if not url:
             return
         try:
-            with self.clock.hold():
-                response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
-                self._notes(response)
+            body = await self._audio(url)
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return
-        await self.speaker.audio(url, response.body)
+        await self.speaker.audio(url, body)
+
+    async def _audio(self, url: str) -> bytes:
+        """The bytes of a sound file: a RecordingUrl of this box from the disk, else through the cache."""
+        with self.clock.hold():
+            body = await self.recorder.own_audio(url)
+            if body is not None:
+                return body
+            response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
+        self._notes(response)
+        return response.body
+
+    async def fetch_audio(self, url: str) -> bytes:
+        """A sound file as line PCM, through the cache and within the [media] limits;
+        raises FetchError or AudioError."""
+        body = await self._audio(url)
+        media = self.config["media"]
+        with self.clock.hold():  # minutes of mp3 take a while on a Pi
+            decoded = await asyncio.to_thread(decode, body, media["max_play_seconds"],
+                                              media["min_sample_rate"], media["max_sample_rate"])
+        return decoded.pcm
 
     async def pause(self, seconds: float) -> None:
         await self._answer()
@@ -193,6 +222,16 @@ class Call:
                 await self.fetcher.fetch(request)
             except FetchError as e:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
+
+    async def port(self) -> CallPort:
+        """The call as a stream session sees it (firmware_app/stream); answers first."""
+        await self._answer()
+        return CallPort(self)
+
+    def keep(self, task: asyncio.Task) -> None:
+        """Run TASK beside the call; it is cancelled when the call ends."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _end(self, by: str, **fields) -> None:
         if not self.ended:

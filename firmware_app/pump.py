@@ -2,8 +2,9 @@
 
 Each 20 ms it reads a frame from the line, runs the DTMF detector over it,
 counts each digit once (in-band, keypad and modem reports merged), feeds the
-listener of a running <Gather>, advances the clock, and writes the next frame
-of the box's voice. On a simulated line it lets the call settle between
+listener of a running <Gather> and the taps of running streams, advances the
+clock, and writes the next frame of the box's voice (a stream's queued audio
+first, else the player's). On a simulated line it lets the call settle between
 frames, so a simulated call is fast and deterministic.
 
     >>> import asyncio
@@ -31,6 +32,7 @@ from .listen.dtmf import DtmfDetector
 from .listen.listener import Listener
 from .listen.progress import HangupTones
 from .speak.player import Player
+from .stream.port import Taps, VoiceQueue
 
 
 class FramePump:
@@ -43,6 +45,8 @@ class FramePump:
         self.detector = DtmfDetector()
         self.digits = DigitStream()
         self.listener: Listener | None = None
+        self.voice = VoiceQueue()       # a stream's audio for the caller, played before the player's
+        self.taps: list[Taps] = []      # stream sessions watching the call's audio and keys
         self.gone = asyncio.Event()  # the caller hung up, or the line failed
         self.hangup_reason = ""      # what the far end's hang-up sounded like (busy, reorder, ...), if heard
         self._task: asyncio.Task | None = None
@@ -84,12 +88,19 @@ class FramePump:
                     self._key(key, "inband")
                 if self.listener is not None:
                     self.listener.feed(frame, self.detector.tone)
+                for tap in self.taps[:]:
+                    if tap.inbound:
+                        tap.inbound(frame, self.detector.tone)
                 self.clock.tick()
                 if settle:
                     if self.listener is not None:
                         await self.listener.settle()
                     await self.clock.settle()
-                await self.line.write_frame(self.player.next_frame())
+                out = self.voice.next_frame() or self.player.next_frame()
+                for tap in self.taps[:]:
+                    if tap.outbound:
+                        tap.outbound(out)
+                await self.line.write_frame(out)
         except HungUp:
             self.gone.set()
         except Exception as e:
@@ -110,3 +121,6 @@ class FramePump:
             self.emit("_digit", key=key, source=source)
             if self.listener is not None:
                 self.listener.digit(key)
+            for tap in self.taps[:]:
+                if tap.digit:
+                    tap.digit(key)

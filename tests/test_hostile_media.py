@@ -1,13 +1,13 @@
 """Hostile and odd audio through `ivrbox simulate` (served by a real local HTTP
 server) and `ivrbox dtmf`: a clear warning or error, no traceback, the call
-going on, and the box's peak memory measured (wait4) under a bound."""
+going on, and the box's peak memory measured (the peak RSS its own launcher sees) under a bound."""
 
 import subprocess
 
 import pytest
 
 from bench.hostile_media import dtmf_wav, flac_silence, wav
-from measured import run_measured
+from bench.measured import run_measured
 from simulate import IVRBOX, of
 from bench.twiml_server import TwimlServer
 

@@ -13,7 +13,7 @@ from firmware_app.speak.player import AHEAD, Player
 from firmware_app.speak.speaker import Speaker
 from firmware_app.speak.ssml import FIRST_PIECE, PIECE, segments
 from firmware_app.speak.tts import Synthesizer
-from measured import run_measured
+from bench.measured import run_measured
 from simulate import IVRBOX, of
 from bench.twiml_server import TwimlServer
 

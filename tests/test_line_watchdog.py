@@ -1,5 +1,5 @@
 """The sound line takes call after call, and the watchdog notices a line that
-stops: real PyAudio on PulseAudio null sinks (pulse.py), `ivrbox run`'s serve
+stops: real PyAudio on PulseAudio null sinks (bench/pulse.py), `ivrbox run`'s serve
 loop, a real TwiML server and the sd_notify protocol on a real AF_UNIX socket."""
 
 import asyncio
@@ -11,7 +11,7 @@ import time
 from bench.twiml_server import TwimlServer
 from firmware_app.commands.run import serve
 from firmware_app.config import load
-from pulse import Caller, fake_card, unique
+from bench.pulse import Caller, fake_card, unique
 
 
 def test_three_hundred_back_to_back_calls_on_the_sound_line_are_each_answered_and_ended():

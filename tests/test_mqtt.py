@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from drivers.sim import SimLine
+from firmware_app.listen.tones import dtmf_audio
 from firmware_app.commands.run import serve
 from firmware_app.config import ConfigError, load
 from mqtt_broker import Mosquitto, Subscriber
@@ -80,7 +81,7 @@ def one_call(tmp_path_factory):
         config = box_config(server.url("/start"), broker)
         config["cache"]["dir"] = str(folder / "cache")
         config["outbox"]["path"] = str(folder / "outbox.sqlite")
-        line = SimLine(script="wait:prompt dtmf:5", caller="+15551234")
+        line = SimLine(script="wait:prompt dtmf:5", caller="+15551234", tones=dtmf_audio)
         daemon = Daemon(config, calls=1, line=line).start()
         daemon.join()
         seen.wait_for(lambda msgs: [m for m in msgs if m.topic == f"{BASE}/status" and m.payload == "offline"])

@@ -12,6 +12,7 @@ import subprocess
 import threading
 
 from drivers.sim import SimLine
+from firmware_app.listen.tones import dtmf_audio
 from mqtt_broker import Mosquitto, Subscriber, free_port
 from simulate import IVRBOX, of
 from test_mqtt import BASE, MENU, Daemon, box_config
@@ -61,7 +62,7 @@ def test_a_broker_restart_mid_call_loses_no_event(tmp_path):
     broker = Mosquitto(tmp_path, persistence=True).start()
     try:
         with TwimlServer(routes) as server, Subscriber(broker.port, f"{BASE}/line/1/call/#", session="watcher") as seen:
-            line = SimLine(script="wait:listen dtmf:1 wait:listen dtmf:2", caller="+15557777")
+            line = SimLine(script="wait:listen dtmf:1 wait:listen dtmf:2", caller="+15557777", tones=dtmf_audio)
             daemon = Daemon(box_config(server.url("/start"), broker), calls=2, line=line).start()
             seen.wait_for(lambda msgs: seen.of(f"{BASE}/line/1/call/gather"))
             broker.stop()
@@ -94,7 +95,7 @@ def _wait(predicate, timeout: float = 30.0) -> None:
 
 
 def _call_events(config: dict) -> list[tuple]:
-    line = SimLine(script="wait:prompt dtmf:5", caller="+15551234")
+    line = SimLine(script="wait:prompt dtmf:5", caller="+15551234", tones=dtmf_audio)
     daemon = Daemon(config, calls=1, line=line).start()
     daemon.join(60)
     assert daemon.result.get("calls") == 1

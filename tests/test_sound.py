@@ -1,4 +1,4 @@
-"""The sound-card line through real PyAudio on PulseAudio null sinks (see pulse.py),
+"""The sound-card line through real PyAudio on PulseAudio null sinks (see bench/pulse.py),
 and its FXO pins through gpiozero's MockFactory, handed to the line as its pin_factory."""
 
 import asyncio
@@ -13,7 +13,7 @@ from drivers.constants import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, RATE, S
 from drivers.line import CallInfo, HungUp
 from drivers.resample import Resampler
 from drivers.soundcard import MAX_QUEUED_FRAMES, SoundCard, Speaker, list_devices, pick_rate
-from pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
+from bench.pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
 
 CARD = unique("ivrtest_usb")
 

@@ -53,6 +53,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
 
     from ..listen import speech_models
     from ..notify import Progress, notify, watchdog, watchdog_interval
+    from ..recordings import Recordings
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
 
@@ -60,7 +61,11 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     urls = [urls] if isinstance(urls, str) else urls
     tts = Synthesizer.from_config(config)
     lines = [line] if line is not None else [open_url(url, tts) for url in urls]
-    shared = {"fetcher": build_fetcher(config), "tts": tts, "speech_models": speech_models(config)}
+    fetcher, models = build_fetcher(config), speech_models(config)
+    recordings = Recordings(config, fetcher, models, warn=logging.getLogger("ivrbox.recordings").warning)
+    if not await recordings.start():
+        logging.getLogger("ivrbox").error("<Record> will not record: %s", recordings.problem)
+    shared = {"fetcher": fetcher, "tts": tts, "speech_models": models, "recordings": recordings}
     reporter = _reporter(config, shared, len(lines))
     counter = Counter(calls)
     progress = Progress(patience=max(STUCK_SECONDS, (watchdog_interval() or 0) / 2))
@@ -74,6 +79,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     finally:
         notify("STOPPING=1")
         pinger.cancel()
+        await recordings.stop()
         await shared["fetcher"].close()  # the HTTP session, the breaker's probes, the outbox retries
         await reporter.close()
     return counter.taken
@@ -127,6 +133,7 @@ async def reload(config: dict, shared: dict) -> str:
     config.update({k: v for k, v in fresh.items() if k not in RESTART_SECTIONS})
     if rebuild:
         old, shared["fetcher"] = shared["fetcher"], build_fetcher(config)
+        shared["recordings"].fetcher = shared["fetcher"]
         await old.close()
     note = f"; [{'], ['.join(later)}] take effect after a restart" if later else ""
     return f"reloaded {config['_path']}{note}"

@@ -1,0 +1,145 @@
+"""What a stream needs from the call, and the queue of audio it plays.
+
+A session never touches the line, the clock or the interpreter: it talks to
+a Port. The call's frame pump hands every caller frame and every frame the
+box sends to the taps, pushes each digit to them, and drains ``voice``
+(one 20 ms frame a tick) while a session is connected.
+
+    >>> queue = VoiceQueue()
+    >>> queue.push(bytes(480))
+    True
+    >>> queue.mark("m1")
+    >>> len(queue.next_frame()), queue.next_frame()[:2], queue.take_marks()
+    (320, b'\\x00\\x00', ['m1'])
+    >>> queue.next_frame() is None
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from drivers.constants import FRAME_BYTES, FRAME_SECONDS
+
+FRAME_MS = round(FRAME_SECONDS * 1000)
+# Audio a server may queue ahead of the caller: ten minutes at 16 kB/s.
+MAX_QUEUED_BYTES = 10 * 60 * 16000
+
+
+@dataclass
+class Taps:
+    """Callbacks the pump calls: ``inbound(frame, tone)`` for the caller's audio
+    (``tone``: a DTMF tone is in it, which is not voice), ``outbound(frame)`` for
+    what the box sent, ``digit(key)`` for each key."""
+
+    inbound: Callable[[bytes, bool], None] | None = None
+    outbound: Callable[[bytes], None] | None = None
+    digit: Callable[[str], None] | None = None
+
+
+class Port(Protocol):
+    call_sid: str
+    account_sid: str
+    auth_token: str
+    caller: str
+    called: str
+    realtime: bool                                  # False in the simulator: the session paces itself
+    voice: "VoiceQueue"
+
+    @property
+    def now(self) -> float: ...                     # call seconds
+    def emit(self, event: str, **fields) -> None: ...
+    def tap(self, taps: Taps) -> Callable[[], None]: ...     # returns the untap
+    def hold(self) -> AbstractContextManager: ...   # stop call time while waiting on wall-clock work
+    async def synth(self, text: str, voice: str, language: str) -> bytes: ...
+    async def fetch_audio(self, url: str) -> bytes: ...     # raises PortError with code and message
+    def speech(self, language: str, hints: list[str]): ...  # a listen.session.SpeechSession, or None (warned)
+    def vad(self): ...                              # a fresh listen.vad.VoiceActivity
+    def callback(self, url: str, method: str, params: dict[str, str],
+                 after: asyncio.Task | None = None) -> asyncio.Task: ...  # sent after AFTER, never awaited
+
+
+class PortError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Mark:
+    name: str
+
+
+@dataclass
+class VoiceQueue:
+    """Audio a session queued for the caller, in order, with marks between.
+
+    A mark is due once every byte queued before it has played; ``clear()``
+    drops the audio and makes every pending mark due at once, as Twilio's
+    ``clear`` does.
+    """
+
+    items: deque = field(default_factory=deque)
+    queued: int = 0
+    played_ms: int = 0
+    _due: list = field(default_factory=list)
+    _head: bytes = b""
+
+    def push(self, pcm: bytes) -> bool:
+        """Queue PCM; False (nothing queued) if the queue is full."""
+        if self.queued + len(pcm) > MAX_QUEUED_BYTES:
+            return False
+        if pcm:
+            self.items.append(pcm)
+            self.queued += len(pcm)
+        return True
+
+    def mark(self, name: str) -> None:
+        self.items.append(_Mark(name))
+        self._settle_marks()
+
+    def clear(self) -> list[str]:
+        """Drop what has not played; return the marks that were pending."""
+        dropped = [item.name for item in self.items if isinstance(item, _Mark)]
+        self.items.clear()
+        self._head, self.queued = b"", 0
+        return dropped
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._head) or any(not isinstance(i, _Mark) for i in self.items)
+
+    def next_frame(self) -> bytes | None:
+        """The next 20 ms to play, or None when nothing is queued."""
+        frame = self._head
+        while len(frame) < FRAME_BYTES and self.items:
+            item = self.items[0]
+            if isinstance(item, _Mark):
+                if frame:
+                    break                            # the mark is due after this frame
+                self._due.append(self.items.popleft().name)
+                continue
+            self.items.popleft()
+            frame += item
+        if not frame:
+            return None
+        frame, self._head = frame[:FRAME_BYTES], frame[FRAME_BYTES:]
+        self.queued -= len(frame)
+        self.played_ms += FRAME_MS
+        if not self._head:
+            self._settle_marks()
+        return frame.ljust(FRAME_BYTES, b"\0")
+
+    def _settle_marks(self) -> None:
+        while not self._head and self.items and isinstance(self.items[0], _Mark):
+            self._due.append(self.items.popleft().name)
+
+    def take_marks(self) -> list[str]:
+        """Marks whose audio has played since the last call."""
+        due, self._due = self._due, []
+        return due
