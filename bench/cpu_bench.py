@@ -2,7 +2,8 @@
 
 ``python -m bench cpu``. Method: a real ``ivrbox run`` process on the sound
 line (``sound://CARD``, a PulseAudio null-sink card at 48 kHz, a caller
-playing silence in real time), answering a TwiML server's long gather.
+playing in real time: silence to a DTMF gather, Korean telephone speech to
+speech gathers), answering a TwiML server's gathers.
 CPU is utime+stime from ``/proc/PID/stat`` over a window of call time, per
 second of that window; wake-ups are the main thread's context switches
 (``/proc/PID/task/PID/status``). "before" is the same bench against the
