@@ -38,6 +38,7 @@ class Resampler:
     """
 
     PASSBAND, STOPBAND = 3400.0, 4600.0
+    FEW_PHASES = 8  # up to this many, each phase is one strided matrix product
 
     def __init__(self, rate_in: int, rate_out: int) -> None:
         self.rate_in, self.rate_out = rate_in, rate_out
@@ -60,10 +61,25 @@ class Resampler:
         buf = np.concatenate((self.buf, samples.astype(np.float32)))
         last = (len(buf) - self.half) * self.rate_out - 1  # latest position with all taps present
         count = (last - self.pos) // self.rate_in + 1 if self.pos <= last else 0
-        p = self.pos + self.rate_in * np.arange(count, dtype=np.int64)
-        taps = sliding_window_view(buf, 2 * self.half)[p // self.rate_out + 1 - self.half]
-        y = np.einsum("ij,ij->i", taps, self.table[(p % self.rate_out) // self.step])
+        windows = sliding_window_view(buf, 2 * self.half)
+        phases = self.rate_out // self.step
+        if phases <= self.FEW_PHASES:
+            # Outputs of one phase start their windows a fixed stride apart:
+            # one strided slice and one matrix product per phase (a contiguous
+            # copy first: a product over overlapping rows gets no BLAS).
+            y = np.empty(count, np.float32)
+            for first in range(min(phases, count)):
+                p = self.pos + self.rate_in * first
+                start = p // self.rate_out + 1 - self.half
+                n = len(range(first, count, phases))
+                taps = np.ascontiguousarray(windows[start::self.rate_in // self.step][:n])
+                y[first::phases] = taps @ self.table[(p % self.rate_out) // self.step]
+        else:
+            p = self.pos + self.rate_in * np.arange(count, dtype=np.int64)
+            taps = windows[p // self.rate_out + 1 - self.half]
+            y = np.einsum("ij,ij->i", taps, self.table[(p % self.rate_out) // self.step])
         following = self.pos + count * self.rate_in
         drop = following // self.rate_out - self.half + 1
         self.buf, self.pos = buf[drop:], following - drop * self.rate_out
-        return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+        y = np.rint(y)
+        return np.minimum(np.maximum(y, -32768, out=y), 32767, out=y).astype(np.int16)

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pyaudio
 
-from .constants import FRAME_SAMPLES, FRAME_SECONDS, RATE
+from .constants import FRAME_BYTES, FRAME_SECONDS, RATE
 from .line import LineError
 from .resample import Resampler
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 #: Rates offered by ``list_devices``, and the order ``pick_rate`` tries.
 PROBE_RATES = (8000, 16000, 44100, 48000)
 MAX_QUEUED_FRAMES = 50  # one second of audio heard but not yet read
+PERIOD_FRAMES = 2  # 20 ms frames per playback callback: fewer wake-ups against a deeper queue
+HEAR_PERIOD_FRAMES = 5  # ... per capture callback: 100 ms more to hear a key, but no deeper playback queue
 PREFERRED_RATES = (8000, 16000, 48000, 44100, 32000, 22050, 96000)
 
 
@@ -156,10 +158,15 @@ def pick_rate(supported, default_rate: int) -> int:
 class SoundCard:
     """Full-duplex 8 kHz frames over a PortAudio device found by name.
 
-    PortAudio runs its callback on its own thread; the callback resamples
-    what it hears into 20 ms frames handed to the event loop, and plays what
-    ``write_frame`` queued. The output queue holds at most ``depth`` frames,
-    so ``write_frame`` waits for the card and a stop is heard at once. A card
+    PortAudio runs its callbacks on its own thread, ``hear_period`` frames
+    (20 ms each) at a time for capture and ``period`` for playback; the
+    capture callback resamples what it hears and hands the whole period's
+    frames to the event loop in one wake-up, and the playback callback
+    resamples and plays what ``write_frame`` queued. Reads
+    and writes that find a frame (or room) ready return without yielding to
+    the loop, so the call's frame pump runs a period's frames in one go.
+    The output queue holds at most ``depth`` frames (at least a period), so
+    ``write_frame`` waits for the card and a stop is heard at once. A card
     that delivers nothing for ``stall`` seconds has gone away: reads and
     writes raise LineError, and ``open`` can be tried again until it is back.
     """
@@ -168,10 +175,12 @@ class SoundCard:
     output = True
 
     def __init__(self, name: str | None = "", *, rate: int | None = None,
-                 depth: int = 2, stall: float = 0.5) -> None:
+                 period: int = PERIOD_FRAMES, hear_period: int = HEAR_PERIOD_FRAMES, depth: int | None = None,
+                 stall: float = 0.5) -> None:
         self.name = name or ""
         self.rate_wanted = int(rate) if rate else None
-        self.depth = depth
+        self.period, self.hear_period = period, hear_period
+        self.depth = depth or period + 1
         self.stall = stall
         self.rate = None
         self.device = None
@@ -194,11 +203,13 @@ class SoundCard:
         if self._streams:
             return
         self._loop = asyncio.get_running_loop()
-        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self._frames: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED_FRAMES)
+        self._heard_event = asyncio.Event()
         self._room = asyncio.Event()
-        self._out = collections.deque()
-        self._pending = np.zeros(0, np.int16)
-        self._heard = np.zeros(0, np.int16)
+        self._waiting_room = False
+        self._out: collections.deque[bytes] = collections.deque()
+        self._pending = b""
+        self._heard = b""
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
@@ -211,15 +222,14 @@ class SoundCard:
             rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
                                                  info["defaultSampleRate"])
             self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
-            common = dict(rate=rate, channels=1, format=pyaudio.paInt16,
-                          frames_per_buffer=max(1, round(rate * FRAME_SECONDS)))
+            common = dict(rate=rate, channels=1, format=pyaudio.paInt16)
             if self.input:
-                streams.append(pa.open(input=True, input_device_index=info["index"],
-                                       stream_callback=self._hear, **common))
+                streams.append(pa.open(input=True, input_device_index=info["index"], stream_callback=self._hear,
+                                       frames_per_buffer=round(rate * FRAME_SECONDS * self.hear_period), **common))
             if self.output:
                 self._started, self._last_call, self._taken, self._play_rate = None, None, 0, rate
-                streams.append(pa.open(output=True, output_device_index=info["index"],
-                                       stream_callback=self._play, **common))
+                streams.append(pa.open(output=True, output_device_index=info["index"], stream_callback=self._play,
+                                       frames_per_buffer=round(rate * FRAME_SECONDS * self.period), **common))
         except OSError as e:
             self._release(streams, pa)
             raise LineError(f"cannot open sound device {self.name or 'default'!r}: {e}") from e
@@ -230,13 +240,14 @@ class SoundCard:
         log.info("sound device %r open at %d Hz", self.device, rate)
 
     def _hear(self, data, count, time_info, status):
-        heard = np.concatenate((self._heard, self.down(np.frombuffer(data, np.int16))))
-        whole = len(heard) // FRAME_SAMPLES * FRAME_SAMPLES
-        try:
-            for start in range(0, whole, FRAME_SAMPLES):
-                self._loop.call_soon_threadsafe(self._deliver, heard[start:start + FRAME_SAMPLES].tobytes())
-        except RuntimeError:  # the event loop closed under a running stream
-            return None, pyaudio.paAbort
+        heard = self._heard + self.down(np.frombuffer(data, np.int16)).tobytes()
+        whole = len(heard) // FRAME_BYTES * FRAME_BYTES
+        if whole:
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, [heard[i:i + FRAME_BYTES]
+                                                                for i in range(0, whole, FRAME_BYTES)])
+            except RuntimeError:  # the event loop closed under a running stream
+                return None, pyaudio.paAbort
         self._heard = heard[whole:]
         return None, pyaudio.paContinue
 
@@ -256,28 +267,28 @@ class SoundCard:
         if self._taken + count > (now - self._started) * self._play_rate + 2 * count:
             return bytes(count * 2), pyaudio.paContinue
         self._taken += count
-        out = self._pending
-        while len(out) < count and self._out:
-            out = np.concatenate((out, self._out.popleft()))
-        try:
-            self._loop.call_soon_threadsafe(self._room.set)
-        except RuntimeError:
-            return bytes(count * 2), pyaudio.paAbort
-        if len(out) < count:
-            out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
-        self._pending = out[count:]
-        return out[:count].tobytes(), pyaudio.paContinue
+        out, want = self._pending, count * 2
+        if len(out) < want and self._out:
+            frames = []
+            while self._out and len(out) + FRAME_BYTES * len(frames) * self._play_rate // RATE < want:
+                frames.append(self._out.popleft())
+            out += self.up(np.frombuffer(b"".join(frames), np.int16)).tobytes()
+            if self._waiting_room:
+                try:
+                    self._loop.call_soon_threadsafe(self._room.set)
+                except RuntimeError:
+                    return bytes(want), pyaudio.paAbort
+        self._pending = out[want:]
+        return out[:want].ljust(want, b"\0"), pyaudio.paContinue
 
-    def _deliver(self, frame: bytes) -> None:
-        # Nobody reads while the line waits for rings: keep the last second, not all of it.
-        if self._frames.qsize() >= MAX_QUEUED_FRAMES:
-            self._frames.get_nowait()
-        self._frames.put_nowait(frame)
+    def _deliver(self, frames: list[bytes]) -> None:
+        # Nobody reads while the line waits for rings: the deque keeps the last second, not all of it.
+        self._frames.extend(frames)
+        self._heard_event.set()
 
     def drain(self) -> None:
         """Drop the audio heard so far (before answering, say)."""
-        while not self._frames.empty():
-            self._frames.get_nowait()
+        self._frames.clear()
 
     def _gone(self, what: str) -> LineError:
         return LineError(f"sound device {self.device!r} {what} for {self.stall:g} s: unplugged?")
@@ -286,23 +297,36 @@ class SoundCard:
         """The next 20 ms heard, as 8 kHz PCM."""
         if not self._streams:
             raise LineError("sound device is not open")
-        try:
-            return await asyncio.wait_for(self._frames.get(), self.stall)
-        except asyncio.TimeoutError:
-            raise self._gone("delivered no audio") from None
+        if not self._frames:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the
+            # result of an awaitable that finished as its own task was being
+            # cancelled, so a frame arriving with FramePump.stop's cancel
+            # swallowed the cancel and the pump ran on after its call.
+            self._heard_event.clear()
+            try:
+                async with asyncio.timeout(self.stall):
+                    await self._heard_event.wait()
+            except TimeoutError:
+                raise self._gone("delivered no audio") from None
+        return self._frames.popleft()
 
     async def write_frame(self, frame: bytes) -> None:
         """Queue 20 ms of 8 kHz PCM; waits while ``depth`` frames are queued."""
         if not self._streams:
             raise LineError("sound device is not open")
-        deadline = time.monotonic() + self.stall
-        while len(self._out) >= self.depth:
+        if len(self._out) >= self.depth:
             self._room.clear()
+            self._waiting_room = True
             try:
-                await asyncio.wait_for(self._room.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.stall):
+                    while len(self._out) >= self.depth:
+                        await self._room.wait()
+                        self._room.clear()
+            except TimeoutError:
                 raise self._gone("played nothing") from None
-        self._out.append(self.up(np.frombuffer(frame, np.int16)))
+            finally:
+                self._waiting_room = False
+        self._out.append(frame)
 
     async def close(self) -> None:
         """Stop and release the card. Safe to call twice."""

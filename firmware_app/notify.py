@@ -9,6 +9,9 @@ or an abstract name written with a leading ``@``) and, with ``WatchdogSec=``,
 the deadline in ``$WATCHDOG_USEC``. Run ``watchdog()`` as a task on the
 daemon's own event loop: its pings stop when that loop is blocked or when
 ``loop_alive()`` says the daemon is stuck, and systemd then restarts the unit.
+``Progress`` is that test for a box of lines: each line's serve loop says
+whether it waits (for a call, for a device) or works, and how far its work
+has got; a line whose work stands still is stuck.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
+from typing import Callable
 
 
 def _address() -> str | None:
@@ -71,3 +76,51 @@ async def watchdog(loop_alive=lambda: True) -> None:
         if loop_alive():
             notify("WATCHDOG=1")
         await asyncio.sleep(interval / 2)
+
+
+class Progress:
+    """Each line's progress, for the watchdog: ``alive()`` is false once a line
+    has worked without moving on for ``patience`` seconds.
+
+    A line that waits for a call (or for its device) is fine however long it
+    waits; a line in a call gives a probe whose value must keep changing
+    (the call's frame count), and a call that has ended must let its line
+    go back to waiting within ``patience``.
+
+    >>> progress = Progress(patience=0.0)
+    >>> frames = [0]
+    >>> progress.working(1, lambda: frames[0])
+    >>> progress.alive()
+    True
+    >>> frames[0] += 1; progress.alive()
+    True
+    >>> progress.alive()      # no frame since the last look
+    False
+    >>> progress.waiting(1); progress.alive()
+    True
+    """
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+        self._probes: dict[int, Callable[[], object]] = {}
+        self._last: dict[int, tuple[object, float]] = {}
+
+    def waiting(self, line: int) -> None:
+        self._probes.pop(line, None)
+        self._last.pop(line, None)
+
+    def working(self, line: int, probe: Callable[[], object]) -> None:
+        """``probe()`` tells how far the work has got; None while nothing can be judged yet."""
+        self._probes[line] = probe
+        self._last.pop(line, None)
+
+    def alive(self) -> bool:
+        now, stuck = time.monotonic(), []
+        for line, probe in self._probes.items():
+            value = probe()
+            seen = self._last.get(line)
+            if value is None or seen is None or seen[0] != value:
+                self._last[line] = (value, now)
+            elif now - seen[1] >= self.patience:
+                stuck.append(line)
+        return not stuck

@@ -8,7 +8,7 @@ import sys
 import serial
 
 from fake_modem import FakeModem
-from pulse import fake_card, unique
+from bench.pulse import fake_card, unique
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

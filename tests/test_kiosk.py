@@ -1,6 +1,6 @@
 """The GPIO kiosk through gpiozero's MockFactory (pin edges, bounce included),
 handed to each device as its pin_factory, with the handset's audio on a
-PulseAudio null-sink card (see pulse.py)."""
+PulseAudio null-sink card (see bench/pulse.py)."""
 
 import asyncio
 import threading
@@ -14,7 +14,7 @@ from drivers.constants import SILENCE
 from drivers.hook import HookSwitch
 from drivers.keypad import KeypadError, MatrixKeypad, parse_keypad
 from drivers.line import HungUp
-from pulse import Caller, fake_card, unique
+from bench.pulse import Caller, fake_card, unique
 
 CARD = unique("ivrtest_kiosk")
 ROWS, COLS3, COLS4 = [5, 6, 13, 19], [12, 16, 20], [12, 16, 20, 21]

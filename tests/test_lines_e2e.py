@@ -53,7 +53,7 @@ def test_a_sound_card_call_hears_in_band_dtmf_and_speaks_through_the_card():
     """The USB-audio line on a PulseAudio null-sink card: a second process is
     the caller, keys travel as tones through PyAudio, the resampler and the
     box's own detector; a recorder hears the box's prompt on the card."""
-    from pulse import Caller, Recorder, fake_card, tone, unique
+    from bench.pulse import Caller, Recorder, fake_card, tone, unique
 
     routes = {
         "/start": ('<Response><Gather numDigits="1" action="/next" timeout="8">'
@@ -88,7 +88,7 @@ def test_a_kiosk_call_starts_on_lift_takes_keypad_digits_and_ends_on_replace():
     from gpiozero.pins.mock import MockFactory
 
     from drivers import open_line
-    from pulse import Caller, fake_card, unique
+    from bench.pulse import Caller, fake_card, unique
     from test_kiosk import COLS3, ROWS, Matrix, bounce
 
     routes = {
@@ -133,7 +133,7 @@ def test_busy_tone_after_the_caller_hangs_up_ends_a_sound_line_call():
     from gpiozero.pins.mock import MockFactory
 
     from drivers import open_line
-    from pulse import Caller, fake_card, tone, unique
+    from bench.pulse import Caller, fake_card, tone, unique
 
     routes = {"/start": '<Response><Gather timeout="30"><Say>Please hold</Say></Gather></Response>'}
     pins = MockFactory()

@@ -1,4 +1,4 @@
-"""The sound-card line through real PyAudio on PulseAudio null sinks (see pulse.py),
+"""The sound-card line through real PyAudio on PulseAudio null sinks (see bench/pulse.py),
 and its FXO pins through gpiozero's MockFactory, handed to the line as its pin_factory."""
 
 import asyncio
@@ -13,7 +13,7 @@ from drivers.constants import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, RATE, S
 from drivers.line import CallInfo, HungUp
 from drivers.resample import Resampler
 from drivers.soundcard import MAX_QUEUED_FRAMES, SoundCard, Speaker, list_devices, pick_rate
-from pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
+from bench.pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
 
 CARD = unique("ivrtest_usb")
 
@@ -335,7 +335,7 @@ def test_audio_heard_while_nobody_reads_is_capped_at_a_second(card, caller):
         await sound.open()
         try:
             await asyncio.sleep(2.5)
-            held = sound._frames.qsize()
+            held = len(sound._frames)
             frame = await sound.read_frame()
         finally:
             await sound.close()
@@ -392,3 +392,36 @@ def test_an_fxo_line_asks_the_call_to_hear_the_far_end_hang_up(options, tones, s
 def test_bad_disconnect_options_are_clear_errors(url, complaint):
     with pytest.raises(LineError, match=complaint):
         open_line(url)
+
+
+@pytest.mark.parametrize("side", ["read", "write"])
+def test_a_reader_or_writer_cancelled_as_the_card_answers_stops(card, caller, side):
+    """FramePump.stop cancels the pump while the card's thread may be handing it
+    a frame (or room to write) in the same loop pass. With asyncio.wait_for on
+    Python 3.11 the cancel was swallowed and the pump ran on after its call:
+    the sound line never took another call. The cancel must win every time."""
+    async def main():
+        sound = SoundCard(CARD)
+        await sound.open()
+        swallowed = 0
+        try:
+            for _ in range(20):
+                if side == "read":
+                    sound.drain()
+                    task = asyncio.create_task(sound.read_frame())
+                else:
+                    while len(sound._out) < sound.depth:
+                        await sound.write_frame(SILENCE)
+                    task = asyncio.create_task(sound.write_frame(SILENCE))
+                await asyncio.sleep(0)
+                if task.done():  # the card got there first; try again
+                    continue
+                sound._deliver([SILENCE]) if side == "read" else sound._room.set()
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                swallowed += not task.cancelled()
+        finally:
+            await sound.close()
+        return swallowed
+
+    assert run(main()) == 0

@@ -181,8 +181,8 @@ def test_feed_never_blocks_the_loop(ko):
             session.feed(frame)
         fed = time.perf_counter() - began
         await session.settle()
+        await session.result()  # not a hint: the open recognizer runs over the kept audio
         processed = time.perf_counter() - began
-        await session.result()
         ticker.cancel()
         return fed, processed, max(gaps)
     fed, processed, worst_gap = asyncio.run(run())
@@ -263,3 +263,21 @@ def test_speech_outside_the_hints_falls_back_to_free_text_unless_numbers_and_com
     constrained, _, _, session = asyncio.run(recognise(ko, pcm, hints=WORDS, speech_model="numbers_and_commands"))
     assert free and not set(free.split()) <= set(WORDS)
     assert constrained and set(constrained.split()) <= set(session.grammar)
+
+
+def test_with_hints_only_the_grammar_recognizer_runs_live(ko):
+    """The open recognizer costs ten times the grammar one: with hints it runs
+    only when the grammar has no plausible answer, over the kept audio."""
+    async def run(text):
+        session = SpeechSession(ko, hints=WORDS, speech_model="default", profanity_filter=True)
+        for frame in frames(synth(text)):
+            session.feed(frame)
+        await session.settle()
+        live = len(session._lanes)
+        result = await session.result()
+        session.close()
+        return live, len(session._lanes), result[0]
+
+    assert asyncio.run(run("예약")) == (1, 1, "예약")  # a hint: the open recognizer never ran
+    live, after, text = asyncio.run(run("안녕하세요 감사합니다"))
+    assert (live, after) == (1, 2) and text.strip() and text not in WORDS

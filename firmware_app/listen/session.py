@@ -6,20 +6,25 @@ model is any engine's (engine.py); Vosk is the one in speech_vosk. A session
 runs each recognizer in its own worker thread: the loop only queues frames
 and reads events.
 
-With hints, a grammar recognizer built from them runs beside an open one.
-A grammar forces whatever was said onto its phrases, so its result only
-wins when it is plausible: for ``numbers_and_commands`` any run of hints and
-number words; for ``default`` and ``phone_call`` exactly one hint, heard
-with confidence. Otherwise the open recognizer's free text is the answer.
+With hints, only a grammar recognizer built from them runs live: it costs
+a tenth of an open one. A grammar forces whatever was said onto its
+phrases, so its result only wins when it is plausible: for
+``numbers_and_commands`` any run of hints and number words; for ``default``
+and ``phone_call`` exactly one hint, heard with confidence. Otherwise an
+open recognizer runs over the utterance's audio, kept meanwhile (up to
+``KEPT_SECONDS``), and its free text is the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 import queue
 import threading
+
+from drivers.constants import FRAME_SECONDS
 
 from .engine import SpeechError, Stream, Word
 from .hints import mask_profanity, prepare_hints
@@ -31,6 +36,7 @@ GRAMMAR_MIN_CONFIDENCE = 0.5
 PARTIAL_EVERY_FRAMES = 5            # partial results every 100 ms of audio
 _BATCH_FRAMES = 50                  # a lagging worker catches up 1 s at a time
 NICE = {True: 5, False: 10}         # recognizer thread niceness: primary, fallback
+KEPT_SECONDS = 60                   # audio kept for the open recognizer behind a grammar
 
 
 _STOP = object()
@@ -39,8 +45,9 @@ _STOP = object()
 class _Lane:
     """One recognizer in its own thread, fed through a queue."""
 
-    def __init__(self, session: SpeechSession, make_stream, primary: bool) -> None:
+    def __init__(self, session: SpeechSession, make_stream, primary: bool, nice: int | None = None) -> None:
         self.session = session
+        self.nice = NICE[primary] if nice is None else nice
         self.make_stream = make_stream
         self.primary = primary
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -63,7 +70,7 @@ class _Lane:
         # Recognizers yield the CPU to the event loop (DTMF, playback, timers);
         # the fallback, needed only when the grammar misses, yields the most.
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE[self.primary])
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         except (AttributeError, OSError):
             pass
         try:
@@ -151,12 +158,13 @@ class SpeechSession:
         self._last_partial: list[str] = []
         self._result: tuple[str, float] | None = None
         self._closed = False
-        open_lane = functools.partial(model.open_stream, rate)
+        self._open_stream = functools.partial(model.open_stream, rate)
+        self._kept: collections.deque[bytes] | None = None
         if self.grammar:
-            self._lanes = [_Lane(self, functools.partial(model.grammar_stream, rate, self.grammar), True),
-                           _Lane(self, open_lane, False)]
+            self._lanes = [_Lane(self, functools.partial(model.grammar_stream, rate, self.grammar), True)]
+            self._kept = collections.deque(maxlen=round(KEPT_SECONDS / FRAME_SECONDS))
         else:
-            self._lanes = [_Lane(self, open_lane, True)]
+            self._lanes = [_Lane(self, self._open_stream, True)]
 
     # -- called from worker threads
     def _post(self, event: tuple) -> None:
@@ -193,6 +201,8 @@ class SpeechSession:
             frame = bytes(frame)
             for lane in self._lanes:
                 lane.put(frame)
+            if self._kept is not None:
+                self._kept.append(frame)
 
     async def _ask(self, lane: _Lane, kind: str):
         future = self._loop.create_future()
@@ -216,17 +226,21 @@ class SpeechSession:
         if primary.error or words is None:
             self.close()
             raise SpeechError(f"the {self._engine} recognizer failed: {primary.error}") from primary.error
-        if len(self._lanes) == 2:
-            fallback = self._lanes[1]
+        if self._kept is not None:
             heard = [w for w in words if not w.unknown]
             plausible = heard and len(heard) == len(words) and (self.constrained or (
                 " ".join(w.text for w in heard) in self.grammar and _mean(heard) >= GRAMMAR_MIN_CONFIDENCE))
             if not plausible:
+                # The caller waits for this one: it runs at the primary's niceness.
+                fallback = _Lane(self, self._open_stream, False, nice=NICE[True])
+                self._lanes.append(fallback)
+                for frame in self._kept:
+                    fallback.put(frame)
+                self._kept = None
                 free = await self._ask(fallback, "finish")
                 if free:
                     words = free
-            else:
-                fallback.put(_STOP)
+            self._kept = None
         words = [w for w in words if not w.unknown]
         text = " ".join(w.text for w in words)
         if self.profanity_filter:

@@ -23,7 +23,6 @@ import time
 import wave
 from typing import Iterator
 
-import lameenc
 from aiohttp import BasicAuth, web
 
 from .store import SID, RATE, RecordingStore, StoreError
@@ -36,6 +35,8 @@ MP3_QUALITY = 5                # LAME's default, as sox uses; 2 costs three time
 
 def mp3_chunks(path) -> Iterator[bytes]:
     """A WAV file (16-bit mono, 8 kHz) as MP3 (MPEG-2.5 layer III, 16 kbit/s), a minute at a time. Blocking."""
+    import lameenc  # with the first MP3 asked for: the idle box has no use for it
+
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(MP3_KBPS)
     encoder.set_in_sample_rate(RATE)

@@ -24,9 +24,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator
 
-import miniaudio
 import numpy as np
-import soxr
 
 from drivers.constants import FRAME_SAMPLES as FRAME
 from drivers.constants import RATE
@@ -92,6 +90,7 @@ class _Source:
     """An open miniaudio decoder at the file's own rate and channel count."""
 
     def __init__(self, source: bytes | str, min_rate: int, max_rate: int):
+        import miniaudio  # loaded with the first audio file, not at start-up
         self.name = source if isinstance(source, str) else "the audio"
         if isinstance(source, str):
             try:
@@ -124,6 +123,7 @@ class _Source:
             raise AudioError(f"cannot decode {self.name}: {e}") from None
 
     def _probe(self, source: bytes | str) -> tuple[int, int]:
+        import miniaudio  # loaded with the first audio file, not at start-up
         ffi, lib = miniaudio.ffi, miniaudio.lib
         decoder = ffi.new("ma_decoder *")
         config = lib.ma_decoder_config_init(lib.ma_format_f32, 0, 0)  # 0, 0: the file's own
@@ -173,6 +173,8 @@ class Blocks:
         return next(self._it)
 
     def _run(self) -> Iterator[np.ndarray]:
+        import miniaudio  # loaded with the first audio file, not at start-up
+        import soxr
         resampler = None
         if self.source.rate != RATE:
             resampler = soxr.ResampleStream(self.source.rate, RATE, 1, dtype="float32")

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import aiohttp
-
 from .client import Request, Response
 
 
@@ -28,6 +26,8 @@ class CallFetcher:
 
     def __init__(self, web, call_sid: str, caller: str = ""):
         self.web, self.call_sid, self.caller = web, call_sid, caller
+        import aiohttp  # with the first call, not at start-up: the idle box has no use for it
+
         self.jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies from IP-address hosts
 
     async def fetch(self, req: Request) -> Response:

