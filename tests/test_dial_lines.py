@@ -56,7 +56,7 @@ def test_an_fxo_line_flashes_dials_and_hears_the_far_end(far_end, status, flashe
     from gpiozero.pins.mock import MockFactory
 
     from drivers import open_line
-    from pulse import Caller, Recorder, fake_card, tone, unique
+    from bench.pulse import Caller, Recorder, fake_card, tone, unique
 
     pins = MockFactory()
     with TwimlServer(ROUTES) as server, fake_card(unique("ivrtest_dial_fxo")) as card:
