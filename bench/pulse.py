@@ -115,7 +115,7 @@ class FakeCard:
         """Remove the card as a USB unplug would: its streams die, its device goes.
 
         PulseAudio would move the streams of a removed sink to another one;
-        a real card's streams fail instead, so the streams are killed too.
+        a real card's streams fail instead, so the streams are killed first.
         """
         ids = {line.split()[1]: line.split()[0]
                for kind in ("sinks", "sources") for line in pactl("list", "short", kind).splitlines()
@@ -125,11 +125,13 @@ class FakeCard:
                                      ("source-outputs", "kill-source-output"))
                   for line in pactl("list", "short", kind).splitlines()
                   if line.split()[1] in ids.values()]
+        # Killed before the sinks go: once a sink is unloaded, PulseAudio moves its
+        # streams to any other sink or source (a card another test left behind).
+        for verb, index in doomed:
+            subprocess.run(["pactl", verb, index], capture_output=True)
         for module in self.modules:
             subprocess.run(["pactl", "unload-module", module], capture_output=True)
         self.modules.clear()
-        for verb, index in doomed:
-            subprocess.run(["pactl", verb, index], capture_output=True)
         if self.keeper is not None:
             self.keeper.terminate()
             self.keeper.wait()
