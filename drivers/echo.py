@@ -16,10 +16,10 @@ enhancement (ERLE), and then holds 40-50 dB.
 A non-linear processor (NLP, as in G.168) mutes a frame heard while the
 box speaks when it is no louder than the echo could still be: the far
 end's level over the tail, less the hybrid's least return loss (6 dB) and
-the best ERLE reached so far, capped at 25 dB. While the filter learns,
+the best ERLE reached so far, capped at 22 dB. While the filter learns,
 that keeps the early echo of ``<Play digits>`` from coming through as keys
 and of a prompt from sounding like a caller; once it has converged, it
-mutes only what is 28 dB or more under the box's own voice, which is the
+mutes only what is 25 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
 speech for speech, so a muted frame is silence). A caller talking over a
 prompt is louder than that and passes whole. After a change of echo path
@@ -52,6 +52,7 @@ import numpy as np
 
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
 from .line import LineError
+from .options import Option
 
 SPEEX_ECHO_SET_SAMPLING_RATE = 24
 
@@ -60,6 +61,8 @@ RETURN_LOSS_MIN_DB = 6.0  # a hybrid returns at most this loud an echo
 NLP_MARGIN_DB = 3.0
 ERLE_SMOOTHING = 0.05  # per frame of far-end single talk: about a second of it
 CONVERGED_DB = 25.0
+NLP_TRUST_DB = 22.0  # the most ERLE the NLP counts on: on a new sound the filter leaves a residue 25-28 dB down
+RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
 MAX_QUEUED = 50  # frames sent but not yet matched to one heard (a second); older ones are dropped
 
 
@@ -172,10 +175,11 @@ class EchoCanceller:
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
         if not self._nlp:
             return out.raw
-        # The best ERLE so far, up to 25 dB: a caller under the echo level drags
+        # The best ERLE so far, up to 22 dB: a caller under the echo level drags
         # the running estimate down, but not the filter.
-        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), CONVERGED_DB)
-        if clean_power <= echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10):
+        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
+        residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-RESIDUE_DB / 10)
+        if residue or clean_power <= echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10):
             self.state.muted += 1
             return SILENCE
         return out.raw
@@ -200,4 +204,37 @@ class EchoCanceller:
         self.close()
 
 
-__all__ = ["EchoCanceller", "EchoCancellerError", "EchoState"]
+#: A line's URL options for its canceller: ``echo=on|off`` (on by default on
+#: 2-wire lines), ``echo_tail`` and ``echo_delay`` in ms.
+OPTIONS = {
+    "echo": Option(str, choices=("on", "off")),
+    "echo_tail": Option(int, 64, least=20),
+    "echo_delay": Option(int, 0, least=0),
+}
+
+
+def from_options(o, two_wire: bool) -> EchoCanceller | None:
+    """The canceller a line's parsed options ask for (``o.echo``, ``o.echo_tail``,
+    ``o.echo_delay``), on by default when the line is ``two_wire``; None when off.
+
+    >>> from types import SimpleNamespace
+    >>> from_options(SimpleNamespace(echo=None, echo_tail=64, echo_delay=0), two_wire=False) is None
+    True
+    >>> from_options(SimpleNamespace(echo="on", echo_tail=96, echo_delay=40), two_wire=False).state.tail_ms
+    96
+    """
+    if o.echo == "off" or (o.echo is None and not two_wire):
+        return None
+    return EchoCanceller(tail_ms=o.echo_tail, delay_ms=o.echo_delay)
+
+
+def availability() -> str:
+    """Whether this box can cancel echo, for ``ivrbox devices``."""
+    try:
+        _lib()
+    except EchoCancellerError as e:
+        return f"unavailable: {e}"
+    return "speexdsp MDF + NLP"
+
+
+__all__ = ["OPTIONS", "EchoCanceller", "EchoCancellerError", "EchoState", "availability", "from_options"]

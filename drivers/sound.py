@@ -23,6 +23,7 @@ import logging
 import math
 import time
 
+from . import echo
 from .line import CallInfo, HungUp, Line, LineError
 from .options import Option, parse_options, pin
 from .soundcard import SoundCard, check_device
@@ -41,6 +42,7 @@ OPTIONS = {
     "stall": Option(float, 0.5, least=0),
     "disconnect": Option(str, choices=("tones", "off")),
     "silence": Option(float, 0, least=0),
+    **echo.OPTIONS,
 }
 
 
@@ -78,6 +80,7 @@ class SoundLine(Line):
         self.pin_factory = pin_factory
         self.relay = self.detector = None
         self._answered = self._declined = False
+        self.canceller = echo.from_options(o, two_wire=o.hook is not None)
 
     async def open(self) -> None:
         from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
@@ -143,6 +146,8 @@ class SoundLine(Line):
                 return
 
     async def hangup(self) -> None:
+        if self._answered and self.canceller is not None:
+            log.info("sound %s: %s", self.device, self.canceller.state)
         self._declined = not self._answered
         self._answered = False
         if self.relay is not None:
@@ -152,11 +157,14 @@ class SoundLine(Line):
     async def read_frame(self) -> bytes:
         if not self._answered:
             raise HungUp("the line is on hook")
-        return await self.card.read_frame()
+        frame = await self.card.read_frame()
+        return frame if self.canceller is None else self.canceller.capture(frame)
 
     async def write_frame(self, frame: bytes) -> None:
         if not self._answered:
             raise HungUp("the line is on hook")
+        if self.canceller is not None:
+            self.canceller.playback(frame)
         await self.card.write_frame(frame)
 
     async def close(self) -> None:
