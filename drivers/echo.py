@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .echo_delay import MAX_LAG, DelayEstimator
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
 from .line import LineError
 from .options import Option
@@ -63,7 +64,7 @@ ERLE_SMOOTHING = 0.05  # per frame of far-end single talk: about a second of it
 CONVERGED_DB = 25.0
 NLP_TRUST_DB = 22.0  # the most ERLE the NLP counts on: on a new sound the filter leaves a residue 25-28 dB down
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
-MAX_QUEUED = 50  # frames sent but not yet matched to one heard (a second); older ones are dropped
+MAX_QUEUED = MAX_LAG + 2  # frames sent but not yet matched to one heard; older ones are dropped
 
 
 class EchoCancellerError(LineError):
@@ -90,9 +91,13 @@ def _lib() -> ctypes.CDLL:
 class EchoState:
     """What to log: ``erle_db`` is the linear filter's echo return loss
     enhancement over about the last second in which only the box spoke
-    (``None`` before any), ``muted`` the frames the NLP has muted."""
+    (``None`` before any), ``muted`` the frames the NLP has muted,
+    ``delay_ms`` the bulk delay before the tail and ``moves`` how often the
+    canceller followed the echo to a new one."""
 
     tail_ms: int
+    delay_ms: int = 0
+    moves: int = 0
     frames: int = 0
     muted: int = 0
     erle_db: float | None = None
@@ -104,7 +109,7 @@ class EchoState:
     def __str__(self) -> str:
         erle = "-" if self.erle_db is None else f"{self.erle_db:.1f} dB"
         return (
-            f"echo canceller: tail {self.tail_ms} ms, ERLE {erle}, "
+            f"echo canceller: delay {self.delay_ms} ms (moved {self.moves}x), tail {self.tail_ms} ms, ERLE {erle}, "
             f"{'converged' if self.converged else 'learning'}, {self.muted} of {self.frames} frames muted"
         )
 
@@ -115,8 +120,10 @@ class EchoCanceller:
     ``tail_ms`` must cover the echo path: the hybrid's delay and
     dispersion plus the device's round trip. ``delay_ms`` (whole frames)
     is a bulk delay before the tail, the device's round trip when it is
-    known, so that the tail need cover only the hybrid. ``nlp=False`` leaves
-    the linear filter alone.
+    known, so that the tail need cover only the hybrid. The canceller finds
+    the delay itself (``drivers.echo_delay``) and moves the tail to the echo
+    when it lies outside, learning the path again. ``nlp=False`` leaves the
+    linear filter alone.
     """
 
     _echo = None
@@ -128,7 +135,10 @@ class EchoCanceller:
             raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{(MAX_QUEUED - 2) * 20} ms")
         self._delay = [SILENCE] * round(delay_ms / 20)
         lib = self._lib = _lib()
-        self.state = EchoState(tail_ms)
+        self.state = EchoState(tail_ms, delay_ms=len(self._delay) * 20)
+        self._finder = DelayEstimator()
+        self._history: collections.deque[bytes] = collections.deque(maxlen=MAX_LAG)
+        self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
         self._echo = lib.speex_echo_state_init(FRAME_SAMPLES, tail_ms * RATE // 1000)
@@ -147,7 +157,11 @@ class EchoCanceller:
         """A frame the box sends to the line."""
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
-        self._sent.append(bytes(frame))
+        frame = bytes(frame)
+        self._sent.append(frame)
+        self._history.append(frame)
+        x = np.frombuffer(frame, "<i2").astype(np.float32)
+        self._last_power = float(x.dot(x))
 
     def capture(self, frame: bytes) -> bytes:
         """A frame the line hears; returns it with the box's echo taken out."""
@@ -160,14 +174,18 @@ class EchoCanceller:
         out = self._out
         self._lib.speex_echo_cancellation(self._echo, heard, far, out)
         self.state.frames += 1
+        d = np.frombuffer(heard, "<i2").astype(np.float32)
+        heard_power = float(d.dot(d))
+        lag = self._finder.push(self._last_power, heard_power)
+        if lag is not None:
+            self._follow(lag)
         x = np.frombuffer(far, "<i2").astype(np.float32)
         self._far_powers.append(float(x.dot(x)))
         far_power = max(self._far_powers)
         if far_power < self._far_active:
             return out.raw
-        d = np.frombuffer(heard, "<i2").astype(np.float32)
         e = np.frombuffer(out, "<i2").astype(np.float32)
-        heard_power, clean_power = float(d.dot(d)), float(e.dot(e))
+        clean_power = float(e.dot(e))
         echo_max = far_power * 10 ** (-RETURN_LOSS_MIN_DB / 10)
         if heard_power <= echo_max:  # no louder than an echo: the box alone is talking
             self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
@@ -184,6 +202,23 @@ class EchoCanceller:
             return SILENCE
         return out.raw
 
+    def _follow(self, lag: int) -> None:
+        """Move the tail to an echo found ``lag`` frames back, one frame inside it."""
+        delay = len(self._delay)
+        if delay <= lag <= delay + max(self.state.tail_ms // 20 - 2, 0):
+            return
+        delay = max(lag - 1, 0)
+        self._delay = [SILENCE] * delay
+        recent = list(self._history)[len(self._history) - delay:] if delay else []
+        self._sent.clear()
+        self._sent.extend([SILENCE] * (delay - len(recent)) + recent)
+        self._lib.speex_echo_state_reset(self._echo)
+        self._power_in = self._power_out = 0.0
+        self._learnt = 0.0
+        self.state.erle_db = None
+        self.state.delay_ms = delay * 20
+        self.state.moves += 1
+
     def reset(self) -> None:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
@@ -192,7 +227,8 @@ class EchoCanceller:
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
-        self.state = EchoState(self.state.tail_ms)
+        self._finder = DelayEstimator()
+        self.state = EchoState(self.state.tail_ms, delay_ms=len(self._delay) * 20)
 
     def close(self) -> None:
         """Free the C state; safe to call twice."""
