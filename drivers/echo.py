@@ -138,6 +138,7 @@ class EchoCanceller:
         self.state = EchoState(tail_ms, delay_ms=len(self._delay) * 20)
         self._finder = DelayEstimator()
         self._history: collections.deque[bytes] = collections.deque(maxlen=MAX_LAG)
+        self._history_powers: collections.deque[float] = collections.deque(maxlen=MAX_LAG)
         self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
@@ -162,6 +163,7 @@ class EchoCanceller:
         self._history.append(frame)
         x = np.frombuffer(frame, "<i2").astype(np.float32)
         self._last_power = float(x.dot(x))
+        self._history_powers.append(self._last_power)
 
     def capture(self, frame: bytes) -> bytes:
         """A frame the line hears; returns it with the box's echo taken out."""
@@ -182,6 +184,9 @@ class EchoCanceller:
         x = np.frombuffer(far, "<i2").astype(np.float32)
         self._far_powers.append(float(x.dot(x)))
         far_power = max(self._far_powers)
+        if self._learnt < NLP_TRUST_DB and self._history_powers:
+            # Until the filter has learnt the path, the echo may lie anywhere the delay can move it to.
+            far_power = max(far_power, max(self._history_powers))
         if far_power < self._far_active:
             return out.raw
         e = np.frombuffer(out, "<i2").astype(np.float32)

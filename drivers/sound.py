@@ -24,6 +24,7 @@ import math
 import time
 
 from . import echo
+from .constants import FRAME_SECONDS, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
 from .options import Option, parse_options, pin
 from .soundcard import SoundCard, check_device
@@ -132,6 +133,7 @@ class SoundLine(Line):
     async def answer(self) -> None:
         await self.card.open()
         self.card.drain()
+        self._silent_frames = 0
         if self.relay is not None:
             self.relay.on()
         self._answered = True
@@ -164,6 +166,11 @@ class SoundLine(Line):
         if not self._answered:
             raise HungUp("the line is on hook")
         if self.canceller is not None:
+            # The card's own silence, where it had nothing to play, is part of what the line hears back.
+            starved = int(self.card.starved / (self.card.rate * FRAME_SECONDS))
+            for _ in range(starved - self._silent_frames):
+                self.canceller.playback(SILENCE)
+            self._silent_frames = max(starved, self._silent_frames)
             self.canceller.playback(frame)
         await self.card.write_frame(frame)
 

@@ -199,6 +199,7 @@ class SoundCard:
         self._out = collections.deque()
         self._pending = np.zeros(0, np.int16)
         self._heard = np.zeros(0, np.int16)
+        self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
@@ -264,6 +265,7 @@ class SoundCard:
         except RuntimeError:
             return bytes(count * 2), pyaudio.paAbort
         if len(out) < count:
+            self.starved += count - len(out)
             out = np.concatenate((out, np.zeros(count - len(out), np.int16)))
         self._pending = out[count:]
         return out[:count].tobytes(), pyaudio.paContinue

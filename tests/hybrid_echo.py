@@ -23,7 +23,7 @@ from drivers.constants import FRAME_BYTES, FRAME_SECONDS  # noqa: E402
 from drivers.impair import Impairments  # noqa: E402
 
 PCM_ARGS = ["--raw", "--rate=8000", "--channels=1", "--format=s16le", "--latency-msec=20"]
-AHEAD = 2  # frames pacat may hold beyond real time
+AHEAD = 5  # frames pacat holds beyond real time: room for this process to be late without an underrun
 
 
 def main(card: str, echo: str) -> None:

@@ -94,7 +94,7 @@ def test_a_silent_callers_prompt_is_not_cut_by_its_echo(silent_on):
     assert not of(events, "interrupted"), events
     assert of(events, "gather")[0]["input"] == "none"
     assert params["/digits"].get("SpeechResult", "") == "" and params["/digits"]["Digits"] == ""
-    assert line.canceller.state.converged, str(line.canceller.state)
+    assert line.canceller.state.muted > 0, str(line.canceller.state)
 
 
 def test_play_digits_echo_never_arrives_as_keys(silent_on):
