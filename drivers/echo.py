@@ -16,10 +16,10 @@ enhancement (ERLE), and then holds 40-50 dB.
 A non-linear processor (NLP, as in G.168) mutes a frame heard while the
 box speaks when it is no louder than the echo could still be: the far
 end's level over the tail, less the hybrid's least return loss (6 dB) and
-the best ERLE reached so far, capped at 22 dB. While the filter learns,
+the best ERLE reached so far, capped at 20 dB. While the filter learns,
 that keeps the early echo of ``<Play digits>`` from coming through as keys
 and of a prompt from sounding like a caller; once it has converged, it
-mutes only what is 25 dB or more under the box's own voice, which is the
+mutes only what is 23 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
 speech for speech, so a muted frame is silence). A caller talking over a
 prompt is louder than that and passes whole. After a change of echo path
@@ -62,8 +62,10 @@ RETURN_LOSS_MIN_DB = 6.0  # a hybrid returns at most this loud an echo
 NLP_MARGIN_DB = 3.0
 ERLE_SMOOTHING = 0.05  # per frame of far-end single talk: about a second of it
 CONVERGED_DB = 25.0
-NLP_TRUST_DB = 22.0  # the most ERLE the NLP counts on: on a new sound the filter leaves a residue 25-28 dB down
+NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filter may leave a residue only 10 dB down
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
+RESIDUE_LEARNING_DB = 9.0  # the same while it learns
+NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only after one that passed
 MAX_QUEUED = MAX_LAG + 2  # frames sent but not yet matched to one heard; older ones are dropped
 
 
@@ -142,6 +144,7 @@ class EchoCanceller:
         self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
+        self._open = False
         self._echo = lib.speex_echo_state_init(FRAME_SAMPLES, tail_ms * RATE // 1000)
         if not self._echo:
             raise EchoCancellerError("libspeexdsp could not make an echo canceller")
@@ -188,6 +191,7 @@ class EchoCanceller:
             # Until the filter has learnt the path, the echo may lie anywhere the delay can move it to.
             far_power = max(far_power, max(self._history_powers))
         if far_power < self._far_active:
+            self._open = False
             return out.raw
         e = np.frombuffer(out, "<i2").astype(np.float32)
         clean_power = float(e.dot(e))
@@ -198,13 +202,20 @@ class EchoCanceller:
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
         if not self._nlp:
             return out.raw
-        # The best ERLE so far, up to 22 dB: a caller under the echo level drags
+        # The best ERLE so far, up to 20 dB: a caller under the echo level drags
         # the running estimate down, but not the filter.
         self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
-        residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-RESIDUE_DB / 10)
-        if residue or clean_power <= echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10):
+        least = RESIDUE_DB if self._learnt >= NLP_TRUST_DB else RESIDUE_LEARNING_DB
+        residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-least / 10)
+        bound = echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10)
+        # A lone frame of residue just over the bound is enough for webrtcvad, whose own
+        # hangover makes speech of it: near-end speech that is not clearly louder must last.
+        marginal = clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and not self._open
+        if residue or clean_power <= bound or marginal:
+            self._open = False
             self.state.muted += 1
             return SILENCE
+        self._open = True
         return out.raw
 
     def _follow(self, lag: int) -> None:
