@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.twiml_server import TwimlServer
 
-SECONDS = 600  # of call per condition: about 8 minutes of prompts
+SECONDS = 300  # of call per condition: about 4 minutes of prompts
 TIMEOUT = 1  # each gather's timeout after its prompt, seconds
 PROMPTS = (
     "<Say language='ko-KR'>안녕하세요 고객님 예약을 원하시면 지금 말씀해 주세요</Say>",
