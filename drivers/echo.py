@@ -65,7 +65,7 @@ CONVERGED_DB = 25.0
 NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filter may leave a residue only 10 dB down
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
 RESIDUE_LEARNING_DB = 9.0  # the same while it learns
-NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only after one that passed
+NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
 MAX_QUEUED = MAX_LAG + 2  # frames sent but not yet matched to one heard; older ones are dropped
 
 
@@ -144,7 +144,7 @@ class EchoCanceller:
         self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
-        self._open = False
+        self._over = False
         self._echo = lib.speex_echo_state_init(FRAME_SAMPLES, tail_ms * RATE // 1000)
         if not self._echo:
             raise EchoCancellerError("libspeexdsp could not make an echo canceller")
@@ -191,7 +191,7 @@ class EchoCanceller:
             # Until the filter has learnt the path, the echo may lie anywhere the delay can move it to.
             far_power = max(far_power, max(self._history_powers))
         if far_power < self._far_active:
-            self._open = False
+            self._over = False
             return out.raw
         e = np.frombuffer(out, "<i2").astype(np.float32)
         clean_power = float(e.dot(e))
@@ -210,12 +210,11 @@ class EchoCanceller:
         bound = echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10)
         # A lone frame of residue just over the bound is enough for webrtcvad, whose own
         # hangover makes speech of it: near-end speech that is not clearly louder must last.
-        marginal = clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and not self._open
-        if residue or clean_power <= bound or marginal:
-            self._open = False
+        over, before = not residue and clean_power > bound, self._over
+        self._over = over
+        if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and not before):
             self.state.muted += 1
             return SILENCE
-        self._open = True
         return out.raw
 
     def _follow(self, lag: int) -> None:

