@@ -31,7 +31,7 @@ URL options: ``rings`` (2), ``codec`` (auto, ulaw, linear, slinear),
 A full-duplex call hears its own voice back through the line's hybrid, so
 an echo canceller (``drivers.echo``) sits between what the box sends and
 what it hears: ``echo`` (on, or off), ``echo_tail`` (ms, 64) and
-``echo_delay`` (ms, 0: the modem's own round trip less 20 ms).
+``echo_delay`` (ms, 0: a first guess; it finds the round trip itself).
 
 The port is an ``ATChannel`` (``drivers.at``): a reader thread and a
 one-worker executor, so the asyncio loop never blocks on it. A modem that

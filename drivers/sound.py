@@ -63,6 +63,13 @@ class SoundLine(Line):
     (``hangup_tones``), and for ``silence`` seconds of near silence (0, the
     default: never).
 
+    With a ``hook`` pin the line is a 2-wire line whose hybrid returns the
+    box's own voice: an echo canceller (``drivers.echo``) then sits between
+    what the box sends and what it hears, unless ``echo=off``; ``echo=on``
+    turns it on without a hook pin. It finds the card's round trip itself;
+    ``echo_delay`` (ms) is a first guess, ``echo_tail`` (ms) the echo it
+    cancels after that delay.
+
     ``pin_factory`` is gpiozero's, for the relay and the ring detector
     (None: gpiozero's default).
     """
