@@ -212,7 +212,9 @@ class EchoCanceller:
         # hangover makes speech of it: near-end speech that is not clearly louder must last.
         over, before = not residue and clean_power > bound, self._over
         self._over = over
-        if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and not before):
+        # and the filter must have taken little off it: the caller, not a residue of echo
+        mostly_echo = not before or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10)
+        if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1
             return SILENCE
         return out.raw
