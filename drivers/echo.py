@@ -213,7 +213,9 @@ class EchoCanceller:
         over, before = not residue and clean_power > bound, self._over
         self._over = over
         # and the filter must have taken little off it: the caller, not a residue of echo
-        mostly_echo = not before or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10)
+        # (until it has learnt the path it takes nothing off, and that tells nothing)
+        mostly_echo = (not before or self._learnt < NLP_TRUST_DB / 2
+                       or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10))
         if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1
             return SILENCE
