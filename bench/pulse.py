@@ -278,3 +278,31 @@ def active_span(samples: np.ndarray, threshold: float = 1000.0) -> tuple[int, in
     if not len(loud):
         return 0, 0
     return int(loud[0]) * 80, int(loud[-1] + 1) * 80
+
+
+
+class HybridEcho:
+    """The caller's side of a 2-wire line, in real time: a process of its own
+    (tests/hybrid_echo.py) records what the box plays into the card
+    (``parec`` on the speaker's monitor), passes it through a hybrid echo
+    path (``drivers.impair``: return loss, delay, dispersion) and plays it
+    back into the card's microphone (``pacat``), mixed with what the caller
+    says (``play``).
+    """
+
+    def __init__(self, card: FakeCard, echo: str) -> None:
+        import sys
+
+        script = os.path.join(os.path.dirname(__file__), "hybrid_echo.py")
+        self.proc = subprocess.Popen([sys.executable, script, card.name, echo], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        assert self.proc.stdout.readline() == b"ready\n"
+        restart_clock(f"{card.name}_mic", "sink-inputs")
+
+    def play(self, pcm: bytes) -> None:
+        self.proc.stdin.write(pcm + bytes(-len(pcm) % FRAME_BYTES))
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(10)

@@ -16,10 +16,10 @@ enhancement (ERLE), and then holds 40-50 dB.
 A non-linear processor (NLP, as in G.168) mutes a frame heard while the
 box speaks when it is no louder than the echo could still be: the far
 end's level over the tail, less the hybrid's least return loss (6 dB) and
-the best ERLE reached so far, capped at 25 dB. While the filter learns,
+the best ERLE reached so far, capped at 20 dB. While the filter learns,
 that keeps the early echo of ``<Play digits>`` from coming through as keys
 and of a prompt from sounding like a caller; once it has converged, it
-mutes only what is 28 dB or more under the box's own voice, which is the
+mutes only what is 23 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
 speech for speech, so a muted frame is silence). A caller talking over a
 prompt is louder than that and passes whole. After a change of echo path
@@ -50,8 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .echo_delay import MAX_LAG, DelayEstimator
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
 from .line import LineError
+from .options import Option
 
 SPEEX_ECHO_SET_SAMPLING_RATE = 24
 
@@ -60,7 +62,11 @@ RETURN_LOSS_MIN_DB = 6.0  # a hybrid returns at most this loud an echo
 NLP_MARGIN_DB = 3.0
 ERLE_SMOOTHING = 0.05  # per frame of far-end single talk: about a second of it
 CONVERGED_DB = 25.0
-MAX_QUEUED = 50  # frames sent but not yet matched to one heard (a second); older ones are dropped
+NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filter may leave a residue only 10 dB down
+RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
+RESIDUE_LEARNING_DB = 9.0  # the same while it learns
+NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
+MAX_QUEUED = MAX_LAG + 2  # frames sent but not yet matched to one heard; older ones are dropped
 
 
 class EchoCancellerError(LineError):
@@ -87,9 +93,13 @@ def _lib() -> ctypes.CDLL:
 class EchoState:
     """What to log: ``erle_db`` is the linear filter's echo return loss
     enhancement over about the last second in which only the box spoke
-    (``None`` before any), ``muted`` the frames the NLP has muted."""
+    (``None`` before any), ``muted`` the frames the NLP has muted,
+    ``delay_ms`` the bulk delay before the tail and ``moves`` how often the
+    canceller followed the echo to a new one."""
 
     tail_ms: int
+    delay_ms: int = 0
+    moves: int = 0
     frames: int = 0
     muted: int = 0
     erle_db: float | None = None
@@ -101,7 +111,7 @@ class EchoState:
     def __str__(self) -> str:
         erle = "-" if self.erle_db is None else f"{self.erle_db:.1f} dB"
         return (
-            f"echo canceller: tail {self.tail_ms} ms, ERLE {erle}, "
+            f"echo canceller: delay {self.delay_ms} ms (moved {self.moves}x), tail {self.tail_ms} ms, ERLE {erle}, "
             f"{'converged' if self.converged else 'learning'}, {self.muted} of {self.frames} frames muted"
         )
 
@@ -112,8 +122,10 @@ class EchoCanceller:
     ``tail_ms`` must cover the echo path: the hybrid's delay and
     dispersion plus the device's round trip. ``delay_ms`` (whole frames)
     is a bulk delay before the tail, the device's round trip when it is
-    known, so that the tail need cover only the hybrid. ``nlp=False`` leaves
-    the linear filter alone.
+    known, so that the tail need cover only the hybrid. The canceller finds
+    the delay itself (``drivers.echo_delay``) and moves the tail to the echo
+    when it lies outside, learning the path again. ``nlp=False`` leaves the
+    linear filter alone.
     """
 
     _echo = None
@@ -125,9 +137,14 @@ class EchoCanceller:
             raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{(MAX_QUEUED - 2) * 20} ms")
         self._delay = [SILENCE] * round(delay_ms / 20)
         lib = self._lib = _lib()
-        self.state = EchoState(tail_ms)
+        self.state = EchoState(tail_ms, delay_ms=len(self._delay) * 20)
+        self._finder = DelayEstimator()
+        self._history: collections.deque[bytes] = collections.deque(maxlen=MAX_LAG)
+        self._history_powers: collections.deque[float] = collections.deque(maxlen=MAX_LAG)
+        self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
+        self._over = False
         self._echo = lib.speex_echo_state_init(FRAME_SAMPLES, tail_ms * RATE // 1000)
         if not self._echo:
             raise EchoCancellerError("libspeexdsp could not make an echo canceller")
@@ -144,7 +161,12 @@ class EchoCanceller:
         """A frame the box sends to the line."""
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
-        self._sent.append(bytes(frame))
+        frame = bytes(frame)
+        self._sent.append(frame)
+        self._history.append(frame)
+        x = np.frombuffer(frame, "<i2").astype(np.float32)
+        self._last_power = float(x.dot(x))
+        self._history_powers.append(self._last_power)
 
     def capture(self, frame: bytes) -> bytes:
         """A frame the line hears; returns it with the box's echo taken out."""
@@ -157,14 +179,22 @@ class EchoCanceller:
         out = self._out
         self._lib.speex_echo_cancellation(self._echo, heard, far, out)
         self.state.frames += 1
+        d = np.frombuffer(heard, "<i2").astype(np.float32)
+        heard_power = float(d.dot(d))
+        lag = self._finder.push(self._last_power, heard_power)
+        if lag is not None:
+            self._follow(lag)
         x = np.frombuffer(far, "<i2").astype(np.float32)
         self._far_powers.append(float(x.dot(x)))
         far_power = max(self._far_powers)
+        if self._learnt < NLP_TRUST_DB and self._history_powers:
+            # Until the filter has learnt the path, the echo may lie anywhere the delay can move it to.
+            far_power = max(far_power, max(self._history_powers))
         if far_power < self._far_active:
+            self._over = False
             return out.raw
-        d = np.frombuffer(heard, "<i2").astype(np.float32)
         e = np.frombuffer(out, "<i2").astype(np.float32)
-        heard_power, clean_power = float(d.dot(d)), float(e.dot(e))
+        clean_power = float(e.dot(e))
         echo_max = far_power * 10 ** (-RETURN_LOSS_MIN_DB / 10)
         if heard_power <= echo_max:  # no louder than an echo: the box alone is talking
             self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
@@ -172,13 +202,41 @@ class EchoCanceller:
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
         if not self._nlp:
             return out.raw
-        # The best ERLE so far, up to 25 dB: a caller under the echo level drags
+        # The best ERLE so far, up to 20 dB: a caller under the echo level drags
         # the running estimate down, but not the filter.
-        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), CONVERGED_DB)
-        if clean_power <= echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10):
+        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
+        least = RESIDUE_DB if self._learnt >= NLP_TRUST_DB else RESIDUE_LEARNING_DB
+        residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-least / 10)
+        bound = echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10)
+        # A lone frame of residue just over the bound is enough for webrtcvad, whose own
+        # hangover makes speech of it: near-end speech that is not clearly louder must last.
+        over, before = not residue and clean_power > bound, self._over
+        self._over = over
+        # and the filter must have taken little off it: the caller, not a residue of echo
+        # (until it has learnt the path it takes nothing off, and that tells nothing)
+        mostly_echo = (not before or self._learnt < NLP_TRUST_DB / 2
+                       or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10))
+        if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1
             return SILENCE
         return out.raw
+
+    def _follow(self, lag: int) -> None:
+        """Move the tail to an echo found ``lag`` frames back, one frame inside it."""
+        delay = len(self._delay)
+        if delay <= lag <= delay + max(self.state.tail_ms // 20 - 2, 0):
+            return
+        delay = max(lag - 1, 0)
+        self._delay = [SILENCE] * delay
+        recent = list(self._history)[len(self._history) - delay:] if delay else []
+        self._sent.clear()
+        self._sent.extend([SILENCE] * (delay - len(recent)) + recent)
+        self._lib.speex_echo_state_reset(self._echo)
+        self._power_in = self._power_out = 0.0
+        self._learnt = 0.0
+        self.state.erle_db = None
+        self.state.delay_ms = delay * 20
+        self.state.moves += 1
 
     def reset(self) -> None:
         """Forget the learnt echo path (a line moved to another device)."""
@@ -188,7 +246,8 @@ class EchoCanceller:
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
-        self.state = EchoState(self.state.tail_ms)
+        self._finder = DelayEstimator()
+        self.state = EchoState(self.state.tail_ms, delay_ms=len(self._delay) * 20)
 
     def close(self) -> None:
         """Free the C state; safe to call twice."""
@@ -200,4 +259,37 @@ class EchoCanceller:
         self.close()
 
 
-__all__ = ["EchoCanceller", "EchoCancellerError", "EchoState"]
+#: A line's URL options for its canceller: ``echo=on|off`` (on by default on
+#: 2-wire lines), ``echo_tail`` and ``echo_delay`` in ms.
+OPTIONS = {
+    "echo": Option(str, choices=("on", "off")),
+    "echo_tail": Option(int, 64, least=20),
+    "echo_delay": Option(int, 0, least=0),
+}
+
+
+def from_options(o, two_wire: bool) -> EchoCanceller | None:
+    """The canceller a line's parsed options ask for (``o.echo``, ``o.echo_tail``,
+    ``o.echo_delay``), on by default when the line is ``two_wire``; None when off.
+
+    >>> from types import SimpleNamespace
+    >>> from_options(SimpleNamespace(echo=None, echo_tail=64, echo_delay=0), two_wire=False) is None
+    True
+    >>> from_options(SimpleNamespace(echo="on", echo_tail=96, echo_delay=40), two_wire=False).state.tail_ms
+    96
+    """
+    if o.echo == "off" or (o.echo is None and not two_wire):
+        return None
+    return EchoCanceller(tail_ms=o.echo_tail, delay_ms=o.echo_delay)
+
+
+def availability() -> str:
+    """Whether this box can cancel echo, for ``ivrbox devices``."""
+    try:
+        _lib()
+    except EchoCancellerError as e:
+        return f"unavailable: {e}"
+    return "speexdsp MDF + NLP"
+
+
+__all__ = ["OPTIONS", "EchoCanceller", "EchoCancellerError", "EchoState", "availability", "from_options"]

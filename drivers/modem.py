@@ -28,6 +28,10 @@ URL options: ``rings`` (2), ``codec`` (auto, ulaw, linear, slinear),
 ``keepalive`` (seconds between idle ``AT`` checks, 60; 0 turns them off),
 ``ring_gap`` (seconds without a ring before a call counts as missed, 8) and
 ``wedge_after`` (AT timeouts in a row before the port is reopened, 2).
+A full-duplex call hears its own voice back through the line's hybrid, so
+an echo canceller (``drivers.echo``) sits between what the box sends and
+what it hears: ``echo`` (on, or off), ``echo_tail`` (ms, 64) and
+``echo_delay`` (ms, 0: a first guess; it finds the round trip itself).
 
 The port is an ``ATChannel`` (``drivers.at``): a reader thread and a
 one-worker executor, so the asyncio loop never blocks on it. A modem that
@@ -40,6 +44,7 @@ import asyncio
 import logging
 import time
 
+from . import echo
 from .at import ATChannel, ATTimeout, PortError
 from .constants import FRAME_BYTES, RATE
 from .line import CallInfo, HungUp, Line, LineError
@@ -60,6 +65,7 @@ OPTIONS = {
     "keepalive": Option(float, 60.0, least=0),
     "ring_gap": Option(float, 8.0, least=0.1),
     "wedge_after": Option(int, 2, least=1),
+    **echo.OPTIONS,
 }
 
 
@@ -87,6 +93,7 @@ class ModemLine(ModemDialling, Line):
         self._in_call = False
         self._timeouts = 0
         self._recovering = False
+        self.canceller = echo.from_options(o, two_wire=True)
 
     def __repr__(self) -> str:
         return f"<ModemLine {self.port} rings={self.rings}>"
@@ -199,6 +206,8 @@ class ModemLine(ModemDialling, Line):
             self._in_call = False
             return
         self._in_call = False
+        if self.canceller is not None:
+            log.info("modem %s: %s", self.port, self.canceller.state)
         if self._gone and not self._ended.is_set():
             # After the far end goes, many modems end the stream themselves.
             try:
@@ -233,7 +242,7 @@ class ModemLine(ModemDialling, Line):
         if isinstance(item, Exception):
             frames.put_nowait(item)
             raise item
-        return item
+        return item if self.canceller is None else self.canceller.capture(item)
 
     async def write_frame(self, frame: bytes) -> None:
         if len(frame) != FRAME_BYTES:
@@ -246,6 +255,8 @@ class ModemLine(ModemDialling, Line):
             raise LineError("the modem line is not in a call: answer() first")
         if self._pausing:  # commands on the port (modem_dial.py): no audio in between
             return
+        if self.canceller is not None:
+            self.canceller.playback(frame)
         await self.at.write(shield(self.at.codec.encode(frame)))
 
     # --- AT commands, and getting a wedged modem back --------------------------

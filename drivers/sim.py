@@ -13,6 +13,11 @@ as the box consumes them, so a minute of call takes a fraction of a second.
 ``dial:`` steps take no time: they choose, in order, the far end of each
 number the box dials (see ``sim_exchange.py``).
 
+The line can be impaired as a real one is (``drivers.impair``): ``echo``
+(a hybrid echo path: return loss and delay, as ``6dB,20ms``), ``codec``,
+``noise``, ``level`` and ``clip``. With an echo path the box runs its echo
+canceller (``drivers.echo``) as on a 2-wire line, unless ``canceller=off``.
+
 The caller's voice comes from the layers above, handed in: ``tones(keys)``
 makes DTMF audio (int16 samples at 8 kHz), ``decode(data)`` turns an audio
 file's bytes into 8 kHz PCM (raising ValueError for bytes that are not
@@ -30,15 +35,21 @@ line is built.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import shlex
 import wave
 from pathlib import Path
+from types import SimpleNamespace
 
+from . import echo, impair
 from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
 from .options import Option, parse_options
 from .sim_exchange import dial_tone, far_end, far_end_audio
+
+log = logging.getLogger(__name__)
 
 KEY_GAP_FRAMES = 5
 STEP_KINDS = ("wait", "dtmf", "key", "say", "wav", "hangup", "dial")
@@ -48,6 +59,12 @@ OPTIONS = {
     "caller": Option(str, "+15550100"),
     "called": Option(str, "+15550199"),
     "record": Option(str),
+    # drivers.impair: what the network and a 2-wire line do to the call
+    **{name: Option(str) for name in impair.OPTIONS},
+    # drivers.echo: the box's canceller, on by default when there is an echo path
+    "canceller": Option(str, choices=("on", "off")),
+    "echo_tail": echo.OPTIONS["echo_tail"],
+    "echo_delay": echo.OPTIONS["echo_delay"],
 }
 MAKERS = {"dtmf": "a tone maker (tones=)", "say": "a speech synthesizer (tts=)", "wav": "an audio decoder (decode=)"}
 
@@ -118,6 +135,15 @@ class SimLine(Line):
         self._far = None  # the exchange's audio while the box dials out, else None
         self.far_ends = [far_end(arg) for kind, _, arg in self.steps if kind == "dial"]
         self.dialled: list[str] = []
+        given = {name: options[name] for name in impair.OPTIONS if options.get(name) is not None}
+        try:
+            self.impairments = impair.Impairments.from_options(given) if given else None
+        except impair.ImpairmentError as e:
+            raise ScriptError(f"sim line: {e}") from None
+        self._echo_path = self.impairments is not None and self.impairments.echo_db is not None
+        self._echo = None
+        wanted = SimpleNamespace(echo=o.canceller, echo_tail=o.echo_tail, echo_delay=o.echo_delay)
+        self.canceller = echo.from_options(wanted, two_wire=self._echo_path)
         self._wavs = {arg: self._read_audio(arg) for kind, _, arg in self.steps if kind == "wav"}
 
     async def wait_for_call(self) -> CallInfo:
@@ -127,6 +153,8 @@ class SimLine(Line):
         self._source = self._caller()
 
     async def hangup(self) -> None:
+        if self._source is not None and self.canceller is not None:
+            log.info("sim: %s", self.canceller.state)
         if self._source is not None:
             await self._source.aclose()
             self._source = None
@@ -144,7 +172,11 @@ class SimLine(Line):
             raise HungUp("max seconds reached")
         self.frames += 1
         frame = await anext(self._source)
-        return frame if self._far is None else next(self._far)
+        if self._far is not None:  # the box is dialling out: it hears the exchange, not the caller
+            frame = next(self._far)
+        if self.impairments is not None:
+            frame = self.impairments.line(frame, self._echo)
+        return frame if self.canceller is None else self.canceller.capture(frame)
 
     async def flash(self, seconds: float) -> None:
         """The exchange holds the caller and plays dial tone; a second flash brings the caller back."""
@@ -158,6 +190,10 @@ class SimLine(Line):
     async def write_frame(self, frame: bytes) -> None:
         if self.record_path:
             self.sent += frame
+        if self._echo_path:
+            self._echo = self.impairments.echo(frame)
+        if self.canceller is not None:
+            self.canceller.playback(frame)
 
     def observe(self, event: dict) -> None:
         name = event["event"]
@@ -187,7 +223,7 @@ class SimLine(Line):
                     yield SILENCE
             elif kind == "dtmf":
                 self.tone_onsets.append((self.frames - 1) * FRAME_SECONDS)
-                for frame in _frames(self.tones(arg).tobytes()):
+                for frame in _frames(await self._coded(self.tones(arg).tobytes())):
                     yield frame
             elif kind == "key":
                 for key in arg:
@@ -196,15 +232,24 @@ class SimLine(Line):
                         yield SILENCE
             elif kind == "say":
                 pcm, _ = await self.tts.synth(arg, "man", option or self.language)
-                for frame in _frames(pcm):
+                for frame in _frames(await self._coded(pcm)):
                     yield frame
             elif kind == "wav":
-                for frame in _frames(self._wavs[arg]):
+                for frame in _frames(await self._coded(self._wavs[arg])):
                     yield frame
             elif kind == "hangup":
                 raise HungUp("the caller hung up")
         while True:
             yield SILENCE
+
+    async def _coded(self, pcm: bytes) -> bytes:
+        """The caller's audio as the network delivers it: level and codecs (sox, in a thread)."""
+        if self.impairments is None or not (self.impairments.codecs or self.impairments.level_db):
+            return pcm
+        try:
+            return await asyncio.to_thread(self.impairments.caller, pcm)
+        except impair.ImpairmentError as e:
+            raise LineError(f"sim line: {e}") from None
 
     def _read_audio(self, path: str) -> bytes:
         try:

@@ -23,6 +23,8 @@ import logging
 import math
 import time
 
+from . import echo
+from .constants import FRAME_SECONDS, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
 from .options import Option, parse_options, pin
 from .soundcard import SoundCard, check_device
@@ -42,6 +44,7 @@ OPTIONS = {
     "disconnect": Option(str, choices=("tones", "off")),
     "silence": Option(float, 0, least=0),
     "flash_ms": Option(float, 600.0, least=50),
+    **echo.OPTIONS,
 }
 
 
@@ -63,6 +66,13 @@ class SoundLine(Line):
     call (<Dial> as a blind transfer): ``flash`` opens the relay for
     ``flash_ms`` milliseconds (600).
 
+    With a ``hook`` pin the line is a 2-wire line whose hybrid returns the
+    box's own voice: an echo canceller (``drivers.echo``) then sits between
+    what the box sends and what it hears, unless ``echo=off``; ``echo=on``
+    turns it on without a hook pin. It finds the card's round trip itself;
+    ``echo_delay`` (ms) is a first guess, ``echo_tail`` (ms) the echo it
+    cancels after that delay.
+
     ``pin_factory`` is gpiozero's, for the relay and the ring detector
     (None: gpiozero's default).
     """
@@ -82,6 +92,7 @@ class SoundLine(Line):
         self.pin_factory = pin_factory
         self.relay = self.detector = None
         self._answered = self._declined = False
+        self.canceller = echo.from_options(o, two_wire=o.hook is not None)
 
     async def open(self) -> None:
         from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
@@ -133,6 +144,7 @@ class SoundLine(Line):
     async def answer(self) -> None:
         await self.card.open()
         self.card.drain()
+        self._silent_frames = 0
         if self.relay is not None:
             self.relay.on()
         self._answered = True
@@ -147,6 +159,8 @@ class SoundLine(Line):
                 return
 
     async def hangup(self) -> None:
+        if self._answered and self.canceller is not None:
+            log.info("sound %s: %s", self.device, self.canceller.state)
         self._declined = not self._answered
         self._answered = False
         if self.relay is not None:
@@ -164,11 +178,19 @@ class SoundLine(Line):
     async def read_frame(self) -> bytes:
         if not self._answered:
             raise HungUp("the line is on hook")
-        return await self.card.read_frame()
+        frame = await self.card.read_frame()
+        return frame if self.canceller is None else self.canceller.capture(frame)
 
     async def write_frame(self, frame: bytes) -> None:
         if not self._answered:
             raise HungUp("the line is on hook")
+        if self.canceller is not None:
+            # The card's own silence, where it had nothing to play, is part of what the line hears back.
+            starved = int(self.card.starved / (self.card.rate * FRAME_SECONDS))
+            for _ in range(starved - self._silent_frames):
+                self.canceller.playback(SILENCE)
+            self._silent_frames = max(starved, self._silent_frames)
+            self.canceller.playback(frame)
         await self.card.write_frame(frame)
 
     async def close(self) -> None:

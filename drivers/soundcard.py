@@ -210,6 +210,7 @@ class SoundCard:
         self._out: collections.deque[bytes] = collections.deque()
         self._pending = b""
         self._heard = b""
+        self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
@@ -279,6 +280,8 @@ class SoundCard:
                 except RuntimeError:
                     return bytes(want), pyaudio.paAbort
         self._pending = out[want:]
+        if len(out) < want:
+            self.starved += (want - len(out)) // 2
         return out[:want].ljust(want, b"\0"), pyaudio.paContinue
 
     def _deliver(self, frames: list[bytes]) -> None:

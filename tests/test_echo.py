@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.echo_corpus import PROMPTS, play_digits, prompt, prompts, run_call
-from drivers.echo import EchoCanceller, EchoCancellerError
+from drivers.echo import MAX_QUEUED, EchoCanceller, EchoCancellerError
 from drivers.impair import Impairments
 from drivers.constants import FRAME_BYTES, RATE
 from firmware_app.speak.audio import frames
@@ -74,7 +74,9 @@ def test_double_talk_keeps_the_callers_speech(loss):
     alone = run_call(np.zeros(len(FAR), np.int16), near, Impairments(), EchoCanceller(tail_ms=64))
     span = slice(start, start + len(speech))
     ref, out = alone.clean[span].astype(float), call.clean[span].astype(float)
-    assert 10 * np.log10(np.sum(ref**2) / np.sum((out - ref) ** 2)) > 30
+    # 25 dB: the NLP holds back the faintest onsets of the caller's syllables, the price
+    # of never letting a lone frame of echo residue through to voice activity
+    assert 10 * np.log10(np.sum(ref**2) / np.sum((out - ref) ** 2)) > 25
     # and the filter is still converged after the double talk
     after = (start + len(speech)) / RATE
     assert call.erle_db(after, after + 2) > 25
@@ -115,7 +117,7 @@ def test_sent_frames_waiting_are_bounded():
     ec = EchoCanceller(tail_ms=64)
     for _ in range(500):
         ec.playback(bytes(FRAME_BYTES))
-    assert len(ec._sent) <= 50
+    assert len(ec._sent) <= MAX_QUEUED
     assert ec.capture(bytes(FRAME_BYTES)) == bytes(FRAME_BYTES)
 
 
@@ -132,9 +134,31 @@ def test_voice_activity_does_not_start_on_the_echo_of_prompts(loss):
 
 def test_a_bulk_delay_moves_the_tail_past_the_devices_round_trip():
     path = Impairments(echo_db=10, echo_ms=120)  # a sound card's round trip plus the hybrid
-    short = run_call(FAR, None, path, EchoCanceller(tail_ms=64, nlp=False))
-    delayed = run_call(FAR, None, path, EchoCanceller(tail_ms=64, delay_ms=100, nlp=False))
-    assert short.erle_db(-5) < 10
-    assert delayed.erle_db(-5) > 25
+    told = EchoCanceller(tail_ms=64, delay_ms=100, nlp=False)
+    delayed = run_call(FAR, None, path, told)
+    assert delayed.erle_db(0, 1) < 15 and delayed.erle_db(-5) > 25
+    assert told.state.moves == 0 and told.state.delay_ms == 100
+
+
+@pytest.mark.parametrize("round_trip", [120, 340, 480])
+def test_the_canceller_finds_an_unknown_round_trip_by_itself(round_trip):
+    ec = EchoCanceller(tail_ms=64, nlp=False)
+    call = run_call(FAR, None, Impairments(echo_db=10, echo_ms=round_trip), ec)
+    assert ec.state.moves == 1 and round_trip - 40 <= ec.state.delay_ms + 20 <= round_trip
+    assert call.erle_db(-5) > 25
+    # the same without following the delay cancels nothing
+    fixed = EchoCanceller(tail_ms=64, nlp=False)
+    fixed._follow = lambda lag: None
+    assert run_call(FAR, None, Impairments(echo_db=10, echo_ms=round_trip), fixed).erle_db(-5) < 3
+
+
+def test_the_canceller_follows_a_round_trip_that_grows_mid_call():
+    ec = EchoCanceller(tail_ms=64)
+    far = np.concatenate([FAR, FAR])
+    change = (len(FAR) / RATE, Impairments(echo_db=10, echo_ms=260))
+    call = run_call(far, None, Impairments(echo_db=10, echo_ms=20), ec, change=change)
+    assert ec.state.moves == 1 and ec.state.delay_ms == 240
+    assert call.erle_db(-5) > 25
+    assert digits_in(call.clean) == ""  # the NLP kept the echoed tones out while it moved
     with pytest.raises(EchoCancellerError, match="delay"):
         EchoCanceller(delay_ms=5000)

@@ -42,6 +42,7 @@ def main(args) -> int:
             print(f"    {line}")
 
     print_sound()
+    print_echo()
     return 0
 
 
@@ -83,3 +84,10 @@ def print_sound() -> None:
         takes = f", takes {','.join(map(str, rates))} Hz" if rates else ""
         print(f"  {d['name']}: {d['max_input_channels']} in, {d['max_output_channels']} out, "
               f"default {d['default_rate']} Hz{takes}")
+
+
+def print_echo() -> None:
+    from drivers.echo import availability
+
+    print(f"echo canceller: {availability()}; on by default on sound://…?hook= (FXO) and modem:// "
+          "lines (echo=off turns it off), off on kiosk and plain sound lines (echo=on turns it on)")

@@ -4,6 +4,14 @@ Each line of output is one event with ``t`` (call seconds) and ``event``.
 The caller's side is a script, e.g. --caller "wait:prompt dtmf:1234#".
 Time is virtual: a minute of call takes a fraction of a second.
 
+The line can be impaired as a real one is: ``--line-echo 6dB,20ms`` (a
+hybrid echo path coupling the box's own voice back into what it hears),
+``--codec amr4.75`` (ulaw, gsm, amr12.2, amr4.75; join with +), ``--noise
+-50`` (dBm0), ``--level -3`` (dB) and ``--clip -1`` (dBov), or all at once
+as ``--impair "echo=6dB,20ms&codec=gsm"``. With an echo path the box runs
+its echo canceller, as on a 2-wire line; ``--canceller off`` shows the line
+without it.
+
 Each run has fresh, private state: its cache, outbox and recordings live in a
 temporary directory removed afterwards, so runs are independent. ``--state
 DIR``, or an explicit ``[outbox] path`` / ``[cache] dir`` / ``[recordings] dir``
@@ -30,6 +38,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=finite_number, default=600.0, metavar="S",
                    help="the caller hangs up after S call seconds (default 600)")
     p.add_argument("--record", metavar="WAV", help="write what the box said to this 8 kHz wav")
+    p.add_argument("--impair", default="", metavar="SPEC",
+                   help='line impairments in URL-query form, e.g. "echo=6dB,20ms&codec=amr4.75&noise=-50"')
+    for flag, name, example in (("--line-echo", "echo", "6dB,20ms"), ("--codec", "codec", "amr4.75"),
+                                ("--noise", "noise", "-50"), ("--level", "level", "-3"), ("--clip", "clip", "-1")):
+        p.add_argument(flag, dest=f"impair_{name}", metavar=example.upper() if name == "codec" else example,
+                       help=f"impairment {name} (as in --impair {name}={example})")
+    p.add_argument("--canceller", choices=("on", "off"),
+                   help="the box's echo canceller (default: on when there is an echo path)")
     p.add_argument("--state", metavar="DIR", help="keep the cache, outbox and recordings in DIR across runs "
                    "(default: a fresh temporary directory per run, unless the config names them)")
 
@@ -46,7 +62,8 @@ def caller_voice(tts) -> dict:
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
-    from drivers.sim import ScriptError, SimLine
+    from drivers.line import LineError
+    from drivers.sim import SimLine
 
     from ..call import Call
     from ..config import ConfigError, load
@@ -62,8 +79,8 @@ def main(args: argparse.Namespace) -> int:
         tts = Synthesizer.from_config(config)
         line = SimLine(script=args.caller, max_seconds=args.max_seconds,
                        caller=args.caller_id or config["call"]["from"], called=args.called or config["call"]["to"],
-                       record=args.record, **caller_voice(tts))
-    except (ConfigError, ScriptError) as e:
+                       record=args.record, **line_options(args), **caller_voice(tts))
+    except (ConfigError, LineError) as e:
         print(f"ivrbox simulate: {e}", file=sys.stderr)
         return 2
 
@@ -84,6 +101,23 @@ def main(args: argparse.Namespace) -> int:
     with state_dir(config, args.state):
         asyncio.run(simulate())
     return 0
+
+
+def line_options(args: argparse.Namespace) -> dict:
+    """SimLine's impairment and canceller options from ``--impair`` and the single flags (which win)."""
+    from urllib.parse import parse_qsl
+
+    from drivers.impair import OPTIONS, ImpairmentError
+
+    given = dict(parse_qsl(args.impair, keep_blank_values=True))
+    unknown = sorted(set(given) - set(OPTIONS))
+    if unknown:
+        raise ImpairmentError(f"--impair: unknown impairment {unknown[0]!r} (options: {', '.join(OPTIONS)})")
+    given.update({name: getattr(args, f"impair_{name}") for name in OPTIONS
+                  if getattr(args, f"impair_{name}") is not None})
+    if args.canceller:
+        given["canceller"] = args.canceller
+    return given
 
 
 @contextmanager
