@@ -10,7 +10,7 @@ import sys
 
 import firmware_app
 
-COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox"]
+COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox", "console"]
 
 
 def build_parser() -> argparse.ArgumentParser:
