@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
-from ..events import to_json
+from ..events import STANDARD_PARAMS, to_json
 from . import data, testcall
 from .auth import verify_password
 from .guard import SESSION, wants_json
@@ -45,8 +45,14 @@ def render(request: web.Request, template: str, result: dict) -> web.Response:
     box = request.app[BOX]
     context = {"data": result, "csrf": session.csrf, "signed_in": session.signed_in,
                "needs_password": bool(box.config["console"]["password_hash"]), "when": data.when,
-               "path": request.path, "message": request.query.get("msg", "")}
+               "path": request.path, "message": request.query.get("msg", ""),
+               "standard": ",".join(sorted(STANDARD_PARAMS))}
     return aiohttp_jinja2.render_template(template, request, context)
+
+
+def caller_params(params: dict) -> dict:
+    """A request's parameters without Twilio's standard ones (what the caller added), as the log shows them."""
+    return {k: v for k, v in params.items() if k not in STANDARD_PARAMS}
 
 
 def done(request: web.Request, back: str, message: str, result: dict | None = None, status: int = 200):

@@ -9,10 +9,16 @@ function el(tag, attrs, text) {
   return node;
 }
 
+function callerParams(params) {
+  const standard = new Set(document.body.dataset.standardParams.split(","));
+  return Object.fromEntries(Object.entries(params).filter(([k]) => !standard.has(k)));
+}
+
 function eventItem(record) {
   const li = el("li", {class: "ev ev-" + record.event});
   li.append(el("span", {class: "t"}, (record.t || 0).toFixed(2) + "s"), " ", el("b", {}, record.event), " ");
-  for (const [k, v] of Object.entries(record)) {
+  for (let [k, v] of Object.entries(record)) {
+    if (k === "params") v = callerParams(v);
     if (k === "t" || k === "event" || v === null || v === "" ||
         (typeof v === "object" && Object.keys(v).length === 0)) continue;
     const kv = el("span", {class: "kv"}, k + "=");
