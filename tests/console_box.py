@@ -121,7 +121,7 @@ def sign_in(port: int, password: str = PASSWORD) -> tuple[str, str]:
     return cookie, csrf_of(html)
 
 
-def chromium(profile: Path):
+def chromium(profile: Path, javascript: bool = True):
     """Debian's chromium through chromium-driver (no browser download, no network)."""
     os.environ.setdefault("SE_OFFLINE", "true")
     from selenium import webdriver
@@ -132,6 +132,8 @@ def chromium(profile: Path):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -13,6 +14,7 @@ from firmware_app.console.auth import hash_password
 
 HASH = hash_password(PASSWORD)
 TEST_CALLER = "+15550123"
+CRAWLER = "CA" + "0" * 32          # the CallSid of cache warm and lint requests
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,8 @@ class Gates:
         server.routes["/next"] = self.next
 
     def start(self, rec):
+        if rec.params.get("CallSid") == CRAWLER:
+            return '<Response><Say>Welcome live</Say><Gather numDigits="1" action="/next" timeout="5"/></Response>'
         if rec.params.get("From") == TEST_CALLER:
             return '<Response><Say>Test call here</Say><Gather numDigits="1" action="/tested"/></Response>'
         self.calls += 1
@@ -40,8 +44,9 @@ class Gates:
         return '<Response><Say>Welcome live</Say><Gather numDigits="1" action="/next" timeout="5"/></Response>'
 
     def next(self, rec):
-        self.second.wait(60)
-        return "<Response><Say>Second part live</Say><Hangup/></Response>"
+        if rec.params.get("CallSid") != CRAWLER:
+            self.second.wait(60)
+        return "<Response><Say>Second part live</Say><Hangup/><Say>Never heard</Say></Response>"
 
     def release(self):
         for gate in (self.first, self.second, self.done):
@@ -257,3 +262,88 @@ def test_on_loopback_without_a_password_only_its_own_host_name_answers(tmp_path,
         assert status == 421 and "+15550100" not in body
     finally:
         daemon.stop()
+
+
+PAGES = ["/", "/calls", "/voicemail", "/outbox", "/cache", "/flows", "/test-call", "/config"]
+
+
+def test_every_page_fits_a_phone_screen(box, driver):
+    driver.delete_all_cookies()
+    browser_sign_in(driver, box.base)
+    driver.set_window_size(390, 844)
+    try:
+        for page in PAGES:
+            driver.get(box.base + page)
+            wide = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"{page} scrolls sideways by {wide} px on a phone"
+            if page == "/":
+                screenshot(driver, "phone-dashboard")
+    finally:
+        driver.set_window_size(1280, 1000)
+
+
+def test_pages_read_with_javascript_off(box, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    no_js = chromium(tmp_path / "profile", javascript=False)
+    try:
+        browser_sign_in(no_js, box.base)
+        wait_until(lambda: box.gates.calls >= 1, "the call's first request")
+        box.gates.first.set()
+        wait_until(lambda: any(r.path == "/next" for r in box.gates.server.requests), "the gather's action")
+
+        def shows_the_call():
+            no_js.get(box.base + "/")
+            return "Welcome live" in no_js.find_element(By.ID, "calls").text
+        wait_until(shows_the_call, "the call in progress, rendered by the server")
+        assert "digits=1" in no_js.find_element(By.ID, "calls").text
+        assert no_js.find_element(By.CSS_SELECTOR, ".noscript-hint").is_displayed()
+        screenshot(no_js, "dashboard-no-javascript")
+        for page in PAGES[1:]:
+            no_js.get(box.base + page)
+            assert no_js.find_element(By.TAG_NAME, "h1").text, page
+    finally:
+        no_js.quit()
+
+
+def test_cache_warm_and_prune_and_the_lint_page(box, server):
+    cookie, csrf = sign_in(box.port)
+    status, _, body = request(box.port, "POST", "/api/cache/warm", cookie=cookie, headers={"X-CSRF-Token": csrf},
+                              form={"url": server.url("/start")})
+    assert status == 200, body
+
+    def warmed():
+        return json.loads(request(box.port, "GET", "/api/cache", cookie=cookie)[2])
+    found = wait_until(lambda: (lambda c: c if c["warming"][server.url("/start")]["state"] == "done" else None)(warmed()),
+                       "the warm crawl")
+    assert found["warming"][server.url("/start")]["documents"] >= 2
+    urls = {e["url"] for e in found["entries"]}
+    assert server.url("/start") in urls and server.url("/next") in urls
+    assert all(e["age"] >= 0 and isinstance(e["fresh"], bool) for e in found["entries"])
+    status, _, body = request(box.port, "POST", "/api/cache/prune", cookie=cookie, headers={"X-CSRF-Token": csrf},
+                              form={"max_mb": "0"})
+    assert status == 200 and json.loads(body)["entries"] >= 2
+    assert warmed()["entries"] == []
+    status, _, body = request(box.port, "POST", "/api/cache/prune", cookie=cookie, headers={"X-CSRF-Token": csrf},
+                              form={"max_mb": "nan"})
+    assert status == 400
+    status, _, body = request(box.port, "GET", "/api/flows", cookie=cookie)
+    groups = {g["title"]: g for g in json.loads(body)["groups"]}
+    assert groups["bundled flows"]["documents"] >= 5
+    assert groups["the configured server"]["documents"] >= 2
+    assert [f["level"] for f in groups["the configured server"]["findings"]
+            if "<Say> can never run" in f["message"] and f["file"] == server.url("/next")] == ["warning"]
+    assert all("can never run" not in f["message"] for f in groups["bundled flows"]["findings"])
+
+
+def test_the_config_page_hides_secrets_and_shows_a_broken_file(box):
+    cookie, _ = sign_in(box.port)
+    status, _, body = request(box.port, "GET", "/config", cookie=cookie)
+    assert status == 200 and "top-secret-token" not in body and HASH not in body and "***" in body
+    assert "The file on disk is valid" in body
+    box.config.write_text(box.config.read_text().replace("connect_timeout = 30.0", "connect_timeout = -1.0"))
+    status, _, body = request(box.port, "GET", "/api/config", cookie=cookie)
+    problem = json.loads(body)["problem"]
+    assert "[server] connect_timeout: must be greater than 0" in problem
+    status, _, body = request(box.port, "GET", "/config", cookie=cookie)
+    assert "connect_timeout: must be greater than 0" in body
