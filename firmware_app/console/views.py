@@ -16,12 +16,14 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..events import STANDARD_PARAMS, to_json
-from . import data, testcall
+from .data import (Box, cache, call, calls, config_view, dashboard, flows, item, outbox, redact, voicemail,
+                   when)
+from .testcall import TestCallError, start as start_call, view as test_view
 from .auth import verify_password
 from .guard import SESSION, wants_json
 
 log = logging.getLogger("ivrbox.console")
-BOX = web.AppKey("box", data.Box)
+BOX = web.AppKey("box", Box)
 KEEPALIVE_SECONDS = 15.0
 routes = web.RouteTableDef()
 
@@ -44,7 +46,7 @@ def render(request: web.Request, template: str, result: dict) -> web.Response:
     session = request[SESSION]
     box = request.app[BOX]
     context = {"data": result, "csrf": session.csrf, "signed_in": session.signed_in,
-               "needs_password": bool(box.config["console"]["password_hash"]), "when": data.when,
+               "needs_password": bool(box.config["console"]["password_hash"]), "when": when,
                "path": request.path, "message": request.query.get("msg", ""),
                "standard": ",".join(sorted(STANDARD_PARAMS))}
     return aiohttp_jinja2.render_template(template, request, context)
@@ -72,78 +74,78 @@ def action(path: str):
 
 
 @page_and_api("/", "dashboard.html")
-async def dashboard(request):
-    return data.dashboard(request.app[BOX])
+async def dashboard_page(request):
+    return dashboard(request.app[BOX])
 
 
 @page_and_api("/calls", "calls.html")
-async def calls(request):
-    return data.calls(request.app[BOX], request.query.get("number", "").strip(), request.query.get("date", "").strip())
+async def calls_page(request):
+    return calls(request.app[BOX], request.query.get("number", "").strip(), request.query.get("date", "").strip())
 
 
 @page_and_api("/calls/{sid}", "call.html")
-async def call(request):
-    found = data.call(request.app[BOX], request.match_info["sid"])
+async def call_page(request):
+    found = call(request.app[BOX], request.match_info["sid"])
     if found is None:
         raise web.HTTPNotFound(text="no such call\n")
     return found
 
 
 @page_and_api("/voicemail", "voicemail.html")
-async def voicemail(request):
-    return data.voicemail(request.app[BOX])
+async def voicemail_page(request):
+    return voicemail(request.app[BOX])
 
 
 @page_and_api("/outbox", "outbox.html")
-async def outbox(request):
-    return data.outbox(request.app[BOX])
+async def outbox_page(request):
+    return outbox(request.app[BOX])
 
 
 @page_and_api("/cache", "cache.html")
-async def cache(request):
-    return data.cache(request.app[BOX])
+async def cache_page(request):
+    return cache(request.app[BOX])
 
 
 @page_and_api("/flows", "flows.html")
-async def flows(request):
-    return await data.flows(request.app[BOX])
+async def flows_page(request):
+    return await flows(request.app[BOX])
 
 
 @page_and_api("/config", "config.html")
-async def config(request):
-    return data.config_view(request.app[BOX])
+async def config_page(request):
+    return config_view(request.app[BOX])
 
 
 @page_and_api("/test-call", "test_call.html")
-async def test_calls(request):
+async def test_calls_page(request):
     box = request.app[BOX]
-    return {"url": data.redact(box.config["server"]["url"]), "caller": box.config["call"]["from"],
-            "tests": [testcall.view(t) for t in reversed(box.tests.values())], "test": None}
+    return {"url": redact(box.config["server"]["url"]), "caller": box.config["call"]["from"],
+            "tests": [test_view(t) for t in reversed(box.tests.values())], "test": None}
 
 
 @page_and_api("/test-call/{id}", "test_call.html")
-async def test_call(request):
+async def test_call_page(request):
     box = request.app[BOX]
     test = box.tests.get(request.match_info["id"])
     if test is None:
         raise web.HTTPNotFound(text="no such test call\n")
-    return {"url": data.redact(box.config["server"]["url"]), "caller": box.config["call"]["from"],
-            "tests": [], "test": testcall.view(test)}
+    return {"url": redact(box.config["server"]["url"]), "caller": box.config["call"]["from"],
+            "tests": [], "test": test_view(test)}
 
 
 @action("/test-call")
 async def start_test_call(request):
     form = await request.post()
     try:
-        test = testcall.start(request.app[BOX], str(form.get("script", "")), str(form.get("caller", "")))
-    except testcall.TestCallError as e:
+        test = start_call(request.app[BOX], str(form.get("script", "")), str(form.get("caller", "")))
+    except TestCallError as e:
         return done(request, "/test-call", str(e), status=400)
     if wants_json(request):
         return done(request, "", "started", {"id": test["id"]})
     return web.Response(status=303, headers={"Location": f"/test-call/{test['id']}"})
 
 
-def recording_or_404(box: data.Box, sid: str):
+def recording_or_404(box: Box, sid: str):
     store = box.store
     try:
         path = store.path(sid) if store is not None else None    # KeyError for anything but a recording SID
@@ -177,13 +179,13 @@ async def delete_recording(request):
     return done(request, "/voicemail", "deleted")
 
 
-def outbox_or_409(box: data.Box):
+def outbox_or_409(box: Box):
     if box.fetcher.outbox is None:
         raise web.HTTPConflict(text="the outbox is not available on this box\n")
     return box.fetcher.outbox
 
 
-def flush_soon(box: data.Box) -> None:
+def flush_soon(box: Box) -> None:
     task = asyncio.get_running_loop().create_task(box.fetcher.flush())
     box.background.add(task)
     task.add_done_callback(box.background.discard)
@@ -201,10 +203,10 @@ async def retry(request):
 
 @action("/outbox/{id}/drop")
 async def drop(request):
-    item = outbox_or_409(request.app[BOX]).drop(request.match_info["id"])
-    if item is None:
+    dropped = outbox_or_409(request.app[BOX]).drop(request.match_info["id"])
+    if dropped is None:
         return done(request, "/outbox", f"no undelivered item {request.match_info['id']}", status=404)
-    return done(request, "/outbox", f"dropped {item.id}", {"dropped": data.item(item)})
+    return done(request, "/outbox", f"dropped {dropped.id}", {"dropped": item(dropped)})
 
 
 @action("/outbox/flush")
@@ -244,8 +246,8 @@ async def warm(request):
     box = request.app[BOX]
     url = str((await request.post()).get("url", "")).strip() or box.config["server"]["url"]
     if not url.startswith(("http://", "https://")):
-        return done(request, "/cache", f"{data.redact(url)} is not an http(s) URL", status=400)
-    shown = data.redact(url)
+        return done(request, "/cache", f"{redact(url)} is not an http(s) URL", status=400)
+    shown = redact(url)
     if box.warming.get(shown, {}).get("state") == "warming":
         return done(request, "/cache", f"already warming {shown}", status=409)
     box.warming[shown] = {"url": shown, "state": "warming", "documents": 0, "audio": 0, "errors": []}
