@@ -347,3 +347,21 @@ def test_the_config_page_hides_secrets_and_shows_a_broken_file(box):
     assert "[server] connect_timeout: must be greater than 0" in problem
     status, _, body = request(box.port, "GET", "/config", cookie=cookie)
     assert "connect_timeout: must be greater than 0" in body
+
+
+def test_the_dashboards_counters_follow_the_outbox(box, driver, server):
+    from selenium.webdriver.common.by import By
+
+    from firmware_app.web.client import Request
+    from firmware_app.web.outbox import Outbox
+
+    driver.delete_all_cookies()
+    browser_sign_in(driver, box.base)
+    assert driver.find_element(By.ID, "outbox-dead").text == "0"
+    driver.execute_script("window.notReloaded = true")
+    outbox = Outbox(box.folder / "outbox.sqlite", max_attempts=1)
+    item = outbox.put(Request("POST", server.url("/late"), {"Digits": "9"}, kind="callback", input={"Digits": "9"}))
+    outbox.mark_failed(item, "HTTP 503")
+    wait_until(lambda: driver.find_element(By.ID, "outbox-dead").text == "1", "the dead letter counted, live")
+    assert driver.find_element(By.ID, "server-state").text.startswith("up since")
+    assert driver.execute_script("return window.notReloaded") is True

@@ -16,8 +16,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..events import STANDARD_PARAMS, to_json
-from .data import (Box, cache, call, calls, config_view, dashboard, flows, item, outbox, redact, voicemail,
-                   when)
+from .data import (Box, cache, call, calls, config_view, dashboard, flows, item, outbox, outbox_counts, redact,
+                   server_state, voicemail, when)
 from .testcall import TestCallError, start as start_call, view as test_view
 from .auth import verify_password
 from .guard import SESSION, wants_json
@@ -25,6 +25,7 @@ from .guard import SESSION, wants_json
 log = logging.getLogger("ivrbox.console")
 BOX = web.AppKey("box", Box)
 KEEPALIVE_SECONDS = 15.0
+STATUS_SECONDS = 2.0            # how often the dashboard's counters are checked for a change
 routes = web.RouteTableDef()
 
 
@@ -301,6 +302,13 @@ async def logout(request):
     return web.Response(status=303, headers={"Location": "/login" if box.config["console"]["password_hash"] else "/"})
 
 
+def status(box: Box) -> dict:
+    """The dashboard's counters: sent on the feed when they change."""
+    server = server_state(box)
+    return {"kind": "status", "server_up": server["up"], "server_since": when(server["since"]),
+            "why": server["why"], **outbox_counts(box)}
+
+
 @routes.get("/api/events")
 async def events(request):
     """Server-Sent Events: the dashboard's changes, or with ?topic=test/ID one test call's events
@@ -321,13 +329,21 @@ async def events(request):
             backlog.append({"kind": "ended", "error": test["error"]})
         for message in backlog[-(feed.maxsize - 1):]:
             feed.put_nowait(message)
+    sent, quiet = None, 0.0
     try:
         await response.write(b"retry: 2000\n\n")
         while True:
             try:
-                message = await asyncio.wait_for(feed.get(), KEEPALIVE_SECONDS)
+                message = await asyncio.wait_for(feed.get(), STATUS_SECONDS)
             except asyncio.TimeoutError:
-                await response.write(b": keepalive\n\n")
+                quiet += STATUS_SECONDS
+                now = status(box) if not topic else sent
+                if now != sent:
+                    sent, quiet = now, 0.0
+                    await response.write(f"event: status\ndata: {to_json(now)}\n\n".encode())
+                elif quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    await response.write(b": keepalive\n\n")
                 continue
             if message is None:
                 break

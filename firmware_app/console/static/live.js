@@ -61,6 +61,14 @@ function dashboard(feed) {
       setTimeout(() => section.remove(), 30000);
     }
   });
+  feed.addEventListener("status", (m) => {
+    const d = JSON.parse(m.data);
+    const server = document.getElementById("server-state");
+    server.textContent = (d.server_up ? "up" : "down") + " since " + d.server_since;
+    server.className = d.server_up ? "ok" : "bad";
+    document.getElementById("outbox-pending").textContent = d.pending;
+    document.getElementById("outbox-dead").textContent = d.dead;
+  });
 }
 
 function testCall(feed) {
