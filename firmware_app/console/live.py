@@ -44,6 +44,10 @@ class Live:
         self._feeds.add(feed)
         return feed
 
+    @property
+    def watchers(self) -> int:
+        return len(self._feeds)
+
     def unsubscribe(self, feed: asyncio.Queue) -> None:
         self._feeds.discard(feed)
 

@@ -26,6 +26,8 @@ log = logging.getLogger("ivrbox.console")
 BOX = web.AppKey("box", Box)
 KEEPALIVE_SECONDS = 15.0
 STATUS_SECONDS = 2.0            # how often the dashboard's counters are checked for a change
+MAX_WATCHERS = 100              # live pages open at once (each holds a feed of FEED_SIZE)
+WARMS_KEPT = 20                 # cache warm results listed
 routes = web.RouteTableDef()
 
 
@@ -251,6 +253,9 @@ async def warm(request):
     shown = redact(url)
     if box.warming.get(shown, {}).get("state") == "warming":
         return done(request, "/cache", f"already warming {shown}", status=409)
+    finished = [key for key, w in box.warming.items() if w["state"] != "warming"]
+    for key in finished[:max(0, len(box.warming) - WARMS_KEPT + 1)]:
+        del box.warming[key]
     box.warming[shown] = {"url": shown, "state": "warming", "documents": 0, "audio": 0, "errors": []}
 
     async def run():
@@ -318,6 +323,8 @@ async def events(request):
     test = box.tests.get(topic.removeprefix("test/")) if topic.startswith("test/") else None
     if topic and test is None:
         raise web.HTTPNotFound(text="no such test call\n")
+    if box.live.watchers >= MAX_WATCHERS:
+        raise web.HTTPServiceUnavailable(text="too many live pages open; close some\n")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
