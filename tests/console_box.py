@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,20 @@ ARTIFACTS = Path(__file__).parent / "artifacts" / "console"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000",
                   "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"]
+
+
+def hashed(password: str = PASSWORD) -> str:
+    """A password hash made by `ivrbox console passwd --print`. In a child process: scrypt's 16 MiB would
+    otherwise raise this process's peak RSS, which every child forked later inherits in its own figure."""
+    proc = subprocess.run([IVRBOX, "console", "passwd", "--print"], input=password + "\n", capture_output=True,
+                          text=True, timeout=60, check=True)
+    return re.search(r'password_hash = "([^"]+)"', proc.stdout).group(1)
+
+
+def verifies(password: str, stored: str) -> bool:
+    """verify_password() in a child process, for the same reason."""
+    code = "import sys; from firmware_app.console.auth import verify_password as v; sys.exit(0 if v(*sys.argv[1:]) else 1)"
+    return subprocess.run([sys.executable, "-c", code, password, stored], timeout=60).returncode == 0
 
 
 def free_port() -> int:

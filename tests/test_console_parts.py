@@ -8,7 +8,8 @@ import time
 import pytest
 
 from firmware_app.config import ConfigError, load
-from firmware_app.console.auth import LoginLimiter, Sessions, verify_password
+from console_box import verifies
+from firmware_app.console.auth import LoginLimiter, Sessions
 from firmware_app.console.history import History
 from simulate import IVRBOX
 
@@ -21,15 +22,15 @@ def test_passwd_writes_a_hash_the_box_accepts_and_keeps_the_rest(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     loaded = load(config)
-    assert verify_password("a long secret", loaded["console"]["password_hash"])
-    assert not verify_password("a long secreT", loaded["console"]["password_hash"])
+    assert verifies("a long secret", loaded["console"]["password_hash"])
+    assert not verifies("a long secreT", loaded["console"]["password_hash"])
     assert loaded["console"]["keep_days"] == 3.0
     assert '# the demo' in config.read_text() and "a long secret" not in config.read_text()
     assert config.stat().st_mode & 0o777 == 0o640
     again = subprocess.run([IVRBOX, "console", "passwd", "--config", str(config)], input="another secret\n",
                            capture_output=True, text=True, timeout=30)
     assert again.returncode == 0 and config.read_text().count("password_hash") == 1
-    assert verify_password("another secret", load(config)["console"]["password_hash"])
+    assert verifies("another secret", load(config)["console"]["password_hash"])
 
 
 def test_passwd_refuses_a_short_password_and_changes_nothing(tmp_path):

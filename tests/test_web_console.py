@@ -8,11 +8,9 @@ import threading
 
 import pytest
 
-from console_box import (PASSWORD, Daemon, box_toml, browser_sign_in, chromium, csrf_of, free_port, request,
+from console_box import (PASSWORD, Daemon, hashed, box_toml, browser_sign_in, chromium, csrf_of, free_port, request,
                          screenshot, session_cookie, sign_in, wait_until)
-from firmware_app.console.auth import hash_password
-
-HASH = hash_password(PASSWORD)
+HASH = hashed()
 TEST_CALLER = "+15550123"
 CRAWLER = "CA" + "0" * 32          # the CallSid of cache warm and lint requests
 
