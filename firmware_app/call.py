@@ -32,6 +32,7 @@ from drivers.line import CallInfo, Line
 from .events import Events
 from .listen.listener import open_listener
 from .pump import FramePump
+from .recordings.channel import CallRecorder
 from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
 from .twiml.channel import Speech
@@ -46,7 +47,7 @@ def new_call_sid() -> str:
 
 class Call:
     def __init__(self, line: Line, config: dict, *, fetcher, tts: Synthesizer | None = None,
-                 speech_models=None, sinks=(), call_sid: str | None = None):
+                 speech_models=None, sinks=(), call_sid: str | None = None, recordings=None):
         self.line = line
         self.config = config
         self.fetcher = fetcher
@@ -64,6 +65,10 @@ class Call:
         self._partials: asyncio.Task | None = None
         self._next_partial: Request | None = None
         self._partial_sequence = 0
+        self.recorder = CallRecorder(self, recordings)
+        self.beep, self.record = self.recorder.beep, self.recorder.record
+        self.callback, self.transcribe = self.recorder.callback, self.recorder.transcribe
+        self.after_hangup = self.recorder.after_hangup
 
     @property
     def now(self) -> float:
@@ -84,10 +89,13 @@ class Call:
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
-                work.cancel()
-                await asyncio.gather(work, return_exceptions=True)
                 reason = self.pump.hangup_reason
                 self._end("caller", **({"reason": reason} if reason else {}))
+                if self.recorder.take_hangup():     # <Record> keeps the message and still makes its request
+                    await work
+                else:
+                    work.cancel()
+                    await asyncio.gather(work, return_exceptions=True)
             else:
                 work.result()
         except Exception as e:
@@ -149,12 +157,20 @@ class Call:
             return
         try:
             with self.clock.hold():
-                response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
-                self._notes(response)
+                body = await self.recorder.own_audio(url)     # a RecordingUrl of this box: from the disk
+                if body is None:
+                    response = await self.fetcher.fetch(Request("GET", url, {}, kind="audio"))
+                    self._notes(response)
+                    body = response.body
         except FetchError as e:
             self.emit("error", code=e.code, message=f"<Play> could not fetch the audio: {e.message}", url=url)
             return
-        await self.speaker.audio(url, response.body)
+        await self.speaker.audio(url, body)
+
+    async def _speak(self, pcm: bytes) -> None:
+        """Play 8 kHz PCM to the caller (<Record>'s beep)."""
+        await self._answer()
+        await self.pump.player.play(pcm)
 
     async def pause(self, seconds: float) -> None:
         await self._answer()

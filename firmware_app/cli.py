@@ -10,7 +10,7 @@ import sys
 
 import firmware_app
 
-COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox", "console"]
+COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox", "recordings", "console"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,6 +82,14 @@ def finite_number(text: str) -> float:
     return value
 
 
+def _finite_positive(value: float) -> str | None:
+    return None if math.isfinite(value) and value > 0 else "must be a finite number greater than 0"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be 0 (any free port) to 65535"
+
+
 def _line_urls(value: str | list) -> str | None:
     from drivers import LineError, parse_url
 
@@ -169,6 +177,18 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "max_play_digits": (int, 1000, _at_least(1)),       # characters of <Play digits>
         "tts_cache_mb": (float, 16.0, _at_least(0)),        # synthesised speech kept in memory
         "audio_cache_mb": (float, 32.0, _at_least(0)),      # decoded <Play> audio kept in memory
+    },
+    "recordings": {
+        "dir": (str, "", None),
+        "max_mb": (float, 512.0, _finite_positive),
+        "max_days": (float, 90.0, _finite_positive),
+        "listen": (str, "127.0.0.1", lambda v: None if v.strip() else "must be an address to listen on"),
+        "port": (int, 0, _port),
+        "public_url": (str, "", lambda v: None if v == "" or urlsplit(v).scheme in ("http", "https")
+                       else "must be an http:// or https:// URL"),
+        "http_auth": (bool, False, None),
+        "transcribe_language": (str, "", lambda v: None if v == "" or LANGUAGE_TAG.fullmatch(v)
+                                else "must be a BCP-47 language tag such as en-US"),
     },
     "speech": {
         "engine": (str, "vosk", _speech_engine),

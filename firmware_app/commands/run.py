@@ -59,6 +59,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     from ..console.live import Tee
     from ..listen import speech_models
     from ..notify import notify, watchdog
+    from ..recordings import Recordings
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
 
@@ -66,7 +67,11 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     urls = [urls] if isinstance(urls, str) else urls
     tts = Synthesizer.from_config(config)
     lines = [line] if line is not None else [open_url(url, tts) for url in urls]
-    shared = {"fetcher": build_fetcher(config), "tts": tts, "speech_models": speech_models(config)}
+    fetcher, models = build_fetcher(config), speech_models(config)
+    recordings = Recordings(config, fetcher, models, warn=logging.getLogger("ivrbox.recordings").warning)
+    if not await recordings.start():
+        logging.getLogger("ivrbox").error("<Record> will not record: %s", recordings.problem)
+    shared = {"fetcher": fetcher, "tts": tts, "speech_models": models, "recordings": recordings}
     reporter = _reporter(config, shared, len(lines))
     console = await _console(config, shared, [(url, type(each).__name__) for url, each in zip(urls, lines)])
     if console is not None:
@@ -82,10 +87,11 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     finally:
         notify("STOPPING=1")
         pinger.cancel()
-        await shared["fetcher"].close()  # the HTTP session, the breaker's probes, the outbox retries
-        await reporter.close()
         if console is not None:
             await console.stop()
+        await recordings.stop()
+        await shared["fetcher"].close()  # the HTTP session, the breaker's probes, the outbox retries
+        await reporter.close()
     return counter.taken
 
 

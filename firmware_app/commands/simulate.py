@@ -4,9 +4,10 @@ Each line of output is one event with ``t`` (call seconds) and ``event``.
 The caller's side is a script, e.g. --caller "wait:prompt dtmf:1234#".
 Time is virtual: a minute of call takes a fraction of a second.
 
-Each run has fresh, private state: its cache and outbox live in a temporary
-directory removed afterwards, so runs are independent. ``--state DIR``, or an
-explicit ``[outbox] path`` / ``[cache] dir`` in the config, keeps them.
+Each run has fresh, private state: its cache, outbox and recordings live in a
+temporary directory removed afterwards, so runs are independent. ``--state
+DIR``, or an explicit ``[outbox] path`` / ``[cache] dir`` / ``[recordings] dir``
+in the config, keeps them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=finite_number, default=600.0, metavar="S",
                    help="the caller hangs up after S call seconds (default 600)")
     p.add_argument("--record", metavar="WAV", help="write what the box said to this 8 kHz wav")
-    p.add_argument("--state", metavar="DIR", help="keep the cache and outbox in DIR across runs "
+    p.add_argument("--state", metavar="DIR", help="keep the cache, outbox and recordings in DIR across runs "
                    "(default: a fresh temporary directory per run, unless the config names them)")
 
 
@@ -49,8 +50,9 @@ def main(args: argparse.Namespace) -> int:
 
     from ..call import Call
     from ..config import ConfigError, load
-    from ..listen import speech_models
     from ..events import json_printer
+    from ..listen import speech_models
+    from ..recordings import Recordings
     from ..speak.tts import Synthesizer
     from ..web import build_fetcher
 
@@ -68,10 +70,15 @@ def main(args: argparse.Namespace) -> int:
     async def simulate() -> None:
         models = speech_models(config, wait=True)
         fetcher = build_fetcher(config)
-        call = Call(line, config, fetcher=fetcher, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)])
+        recordings = Recordings(config, fetcher, models)
+        await recordings.start()
+        call = Call(line, config, fetcher=fetcher, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)],
+                    recordings=recordings)
+        recordings.warn = lambda message: call.emit("warning", message=message)
         try:
             await call.run(await line.wait_for_call())
         finally:
+            await recordings.stop()         # the transcriptions and callbacks the call started
             await fetcher.close()
 
     with state_dir(config, args.state):
@@ -81,8 +88,8 @@ def main(args: argparse.Namespace) -> int:
 
 @contextmanager
 def state_dir(config: dict, keep: str | None):
-    """Point the cache and outbox the config leaves unset at DIR, or at a temporary directory."""
-    if keep is None and (config["outbox"]["path"] or config["cache"]["dir"]):
+    """Point the cache, outbox and recordings the config leaves unset at DIR, or at a temporary directory."""
+    if keep is None and (config["outbox"]["path"] or config["cache"]["dir"] or config["recordings"]["dir"]):
         yield
         return
     with ExitStack() as stack:
@@ -91,4 +98,6 @@ def state_dir(config: dict, keep: str | None):
             config["cache"]["dir"] = str(root / "cache")
         if keep or not config["outbox"]["path"]:
             config["outbox"]["path"] = str(root / "outbox.sqlite")
+        if keep or not config["recordings"]["dir"]:
+            config["recordings"]["dir"] = str(root / "recordings")
         yield

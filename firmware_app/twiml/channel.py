@@ -44,6 +44,32 @@ class Listener(Protocol):
     async def speech_result(self) -> tuple[str, float]: ...
 
 
+@dataclass(frozen=True)
+class Saved:
+    """A <Record>ing, stored and served: its SID, absolute URL and length in seconds."""
+
+    sid: str
+    url: str
+    duration: float
+
+
+class RecordingUnavailable(Exception):
+    """The box cannot record (its recordings folder cannot be written); the message says why."""
+
+
+class Recorder(Protocol):
+    """The caller's audio for one <Record>, fed by the call."""
+
+    sid: str
+    url: str        # where it will be served
+    seconds: float  # recorded so far
+    silence: float  # since the caller last spoke (or since the start)
+    gone: bool      # the caller hung up during the recording
+
+    async def next(self, timeout: float | None) -> Input | None: ...  # digit | speech_start | speech_end | hangup
+    async def finish(self, trim: bool) -> Saved | None: ...           # None: nothing was said
+
+
 class Channel(Protocol):
     @property
     def now(self) -> float: ...
@@ -61,3 +87,11 @@ class Channel(Protocol):
     def partial_result(self, url: str, method: str, text: str, stability: float) -> None: ...
     async def hangup(self) -> None: ...
     async def reject(self, reason: str) -> None: ...
+    async def beep(self) -> None: ...
+    def record(self) -> AbstractAsyncContextManager[Recorder]: ...  # raises RecordingUnavailable
+    def callback(self, url: str, method: str, params: dict[str, str]) -> None:
+        """A status callback with exactly PARAMS, durable, in the background."""
+
+    def transcribe(self, saved: Saved, callback: str) -> None: ...   # in the background
+    async def after_hangup(self, url: str, method: str, params: dict[str, str]) -> None:
+        """The action request once the caller has gone: made, its answer not run."""
