@@ -83,10 +83,10 @@ class Daemon:
 
 
 def box_toml(folder: Path, server_url: str, port: int, *, host: str = "127.0.0.1", password_hash: str = "",
-             script: str = "wait:listen dtmf:1", extra: str = "") -> str:
+             script: str = "wait:listen dtmf:1", caller: str = "", extra: str = "") -> str:
     return (f'[server]\nurl = "{server_url}"\nconnect_timeout = 30.0\ntimeout = 60.0\n'
             f'auth_token = "top-secret-token"\n'
-            f'[line]\nurl = "sim:?script={quote(script)}"\n'
+            f'[line]\nurl = "sim:?script={quote(script)}{"&caller=" + quote(caller) if caller else ""}"\n'
             f'[outbox]\npath = "{folder / "outbox.sqlite"}"\n[cache]\ndir = "{folder / "cache"}"\n'
             f'[console]\nlisten = "{host}:{port}"\npassword_hash = "{password_hash}"\ndb = "{folder / "console.sqlite"}"\n'
             + extra)
