@@ -12,7 +12,6 @@ import asyncio
 import logging
 from urllib.parse import urlencode
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from ..events import STANDARD_PARAMS, to_json
@@ -46,6 +45,8 @@ def page_and_api(path: str, template: str):
 
 
 def render(request: web.Request, template: str, result: dict) -> web.Response:
+    import aiohttp_jinja2       # here, not at the top: Jinja2 loads with the console, not with every import of it
+
     session = request[SESSION]
     box = request.app[BOX]
     context = {"data": result, "csrf": session.csrf, "signed_in": session.signed_in,
