@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # python3-venv and python3-dev: Debian splits venv and the headers (webrtcvad compiles) out of python3.
 # libspeexdsp1: the line echo canceller; sox with libsox-fmt-all: the simulator's GSM and AMR-NB codecs.
+# chromium and chromium-driver: the web console's tests run in a real headless browser.
 APT_PACKAGES := python3-venv python3-dev espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils \
-                libasound2-plugins multimon-ng libspandsp-dev libspeexdsp1 gcc systemd mosquitto
+                libasound2-plugins multimon-ng libspandsp-dev libspeexdsp1 gcc systemd mosquitto \
+                chromium chromium-driver
 
 .PHONY: run test bench apt venv install clean model
 

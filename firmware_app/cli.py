@@ -11,7 +11,7 @@ import sys
 
 import firmware_app
 
-COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox", "recordings"]
+COMMANDS = ["run", "simulate", "lint", "dtmf", "devices", "cache", "outbox", "recordings", "console"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -120,6 +120,24 @@ def _mqtt(check_name: str):
     return check
 
 
+def _listen(value: str) -> str | None:
+    from .console.auth import parse_listen
+
+    if value == "":
+        return None
+    try:
+        parse_listen(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _password_hash(value: str) -> str | None:
+    from .console.auth import hash_problem
+
+    return hash_problem(value)
+
+
 # section -> key -> (type, default, check or None)
 SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
     "server": {
@@ -191,6 +209,12 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "box_id": (str, "", _mqtt("box_id_problem")),
         "discovery_prefix": (str, "homeassistant", lambda v: _mqtt("topic_problem")(v) if v else None),
         "buffer": (int, 1000, lambda v: None if 10 <= v <= 1_000_000 else "must be from 10 to 1000000 events"),
+    },
+    "console": {
+        "listen": (str, "127.0.0.1:8080", _listen),          # HOST:PORT; "" turns the web console off
+        "password_hash": (str, "", _password_hash),         # set with `ivrbox console passwd`
+        "keep_days": (float, 30.0, _positive),               # call history kept this long
+        "db": (str, "", None),                               # call history; default: the state directory
     },
 }
 

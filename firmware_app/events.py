@@ -22,6 +22,9 @@ from typing import Callable, TextIO
 
 log = logging.getLogger("ivrbox.call")
 
+# The events that show a call was answered: the box speaks, plays or listens.
+ANSWERED = {"say", "play", "pause", "_listen", "gather", "record", "recording"}
+
 
 class Events:
     def __init__(self, now: Callable[[], float], sinks: list[Callable[[dict], None]] | None = None):
@@ -85,3 +88,17 @@ def logger(call_sid: str) -> Callable[[dict], None]:
             level = logging.WARNING if record["event"] in ("error", "warning") else logging.INFO
             log.log(level, log_line({"call": call_sid[:10], **record}))
     return sink
+
+
+def outcome(hangup: dict | None, failed: bool = False) -> str:
+    """How a call ended, from its ``hangup`` event: completed, busy, no-answer or failed.
+
+    >>> outcome({"event": "hangup", "by": "caller"}), outcome({"reason": "busy"}), outcome(None)
+    ('completed', 'busy', 'failed')
+    """
+    reason = (hangup or {}).get("reason", "")
+    if failed or not hangup or reason == "line failure":
+        return "failed"
+    if reason == "busy":
+        return "busy"
+    return "no-answer" if reason else "completed"

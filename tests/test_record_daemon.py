@@ -7,8 +7,8 @@ import socket
 import subprocess
 
 from drivers.sim import SimLine
-from firmware_app.listen.tones import dtmf_audio
 from firmware_app.commands.run import serve
+from firmware_app.commands.simulate import caller_voice
 from firmware_app.config import load
 from firmware_app.speak.tts import Synthesizer
 from simulate import IVRBOX
@@ -30,7 +30,7 @@ def test_a_message_left_with_the_daemon_is_served_then_listed(tmp_path):
     with VoicemailApp() as app:
         config["server"]["url"] = app.url("/voice")
         line = SimLine(script="wait:listen say:'hello this is Ann, call me back' wait:0.5 dtmf:#",
-                       caller="+4930123456", tts=Synthesizer(), tones=dtmf_audio)
+                       caller="+4930123456", **caller_voice(Synthesizer()))
         assert asyncio.run(serve(config, calls=1, line=line)) == 1
         p = app.of("/handle-recording")[0]
         status, kind, body = app.downloads[p["RecordingSid"]]

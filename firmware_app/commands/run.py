@@ -33,6 +33,11 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"ivrbox run: {e}", file=sys.stderr)
         return 2
+    from ..console import problem
+
+    if problem(config):
+        print(f"ivrbox run: {problem(config)}", file=sys.stderr)
+        return 2
     # The console line prints the call itself; the log would only repeat it.
     urls = config["line"]["url"]
     quiet = (urls == "console:" or urls == ["console:"]) and not args.verbose
@@ -51,6 +56,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     have been taken in all (0: forever). Returns the count."""
     import asyncio
 
+    from ..console.live import Tee
     from ..listen import speech_models
     from ..notify import Progress, notify, watchdog, watchdog_interval
     from ..recordings import Recordings
@@ -67,6 +73,9 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
         logging.getLogger("ivrbox").error("<Record> will not record: %s", recordings.problem)
     shared = {"fetcher": fetcher, "tts": tts, "speech_models": models, "recordings": recordings}
     reporter = _reporter(config, shared, len(lines))
+    console = await _console(config, shared, [(url, type(each).__name__) for url, each in zip(urls, lines)])
+    if console is not None:
+        reporter = Tee(reporter, console.live)
     counter = Counter(calls)
     progress = Progress(patience=max(STUCK_SECONDS, (watchdog_interval() or 0) / 2))
     pinger = asyncio.create_task(watchdog(progress.alive))
@@ -79,10 +88,31 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     finally:
         notify("STOPPING=1")
         pinger.cancel()
+        if console is not None:
+            await console.stop()
         await recordings.stop()
         await shared["fetcher"].close()  # the HTTP session, the breaker's probes, the outbox retries
         await reporter.close()
     return counter.taken
+
+
+async def _console(config: dict, shared: dict, lines: list[tuple[str, str]]):
+    """The web console, when [console] listen is set. One that may not start (a password is
+    missing) stops the box; one that cannot listen (the port is taken) leaves the box answering."""
+    from ..console import Console, ConsoleError, problem
+
+    if not config["console"]["listen"]:
+        return None
+    if problem(config):
+        raise ConsoleError(problem(config))
+    console = Console(config, shared, lines)
+    try:
+        await console.start()
+    except ConsoleError as e:
+        logging.getLogger("ivrbox").error("%s; the box answers calls without it", e)
+        await console.stop()
+        return None
+    return console
 
 
 def open_url(url: str, tts):

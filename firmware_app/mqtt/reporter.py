@@ -20,6 +20,7 @@ import json
 import logging
 from typing import Callable
 
+from ..events import ANSWERED, outcome
 from .discovery import messages
 from .publisher import Publisher
 
@@ -27,7 +28,6 @@ log = logging.getLogger("ivrbox.mqtt")
 
 POLL_SECONDS = 1.0
 STATE_LIMIT = 255           # Home Assistant rejects longer sensor states
-ANSWERED = {"say", "play", "pause", "_listen", "gather", "record", "recording"}
 
 
 class Reporter:
@@ -139,17 +139,8 @@ class CallWatch:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         hangup = self.hangup or {}
-        reason = hangup.get("reason", "")
-        if exc_type is not None or not hangup or reason == "line failure":
-            outcome = "failed"
-        elif reason == "busy":
-            outcome = "busy"
-        elif reason:
-            outcome = "no-answer"
-        else:
-            outcome = "completed"
-        self._publish("ended", caller=self.caller, outcome=outcome, duration=hangup.get("t", self.t),
-                      by=hangup.get("by", "box"), reason=reason)
+        self._publish("ended", caller=self.caller, outcome=outcome(self.hangup, exc_type is not None),
+                      duration=hangup.get("t", self.t), by=hangup.get("by", "box"), reason=hangup.get("reason", ""))
         self.reporter.line_state(self.n, "idle")
 
 
