@@ -162,6 +162,8 @@ def test_busy_tone_after_the_caller_hangs_up_ends_a_sound_line_call():
     assert hangup["event"] == "hangup" and hangup["by"] == "caller" and hangup.get("reason") == "busy", events
     # Three bursts of 0.5 s on, 0.5 s off: 2.5 s of call time, plus the fake
     # caller's way through PulseAudio; the tone itself goes on for 6 s.
-    assert 2.5 <= hangup["t"] - said["t"] <= 4.5, (said, hangup)
+    # The echo canceller (on by default on an FXO line) mutes what arrives while
+    # the box still speaks its prompt, so the first busy burst may go unheard.
+    assert 2.5 <= hangup["t"] - said["t"] <= 5.0, (said, hangup)
     assert not [e for e in events if e["event"] == "gather"]  # ended before the gather timed out
     assert pins.pin(17).state is False  # the box went back on hook
