@@ -283,7 +283,7 @@ def active_span(samples: np.ndarray, threshold: float = 1000.0) -> tuple[int, in
 
 class HybridEcho:
     """The caller's side of a 2-wire line, in real time: a process of its own
-    (tests/hybrid_echo.py) records what the box plays into the card
+    (bench/hybrid_echo.py) records what the box plays into the card
     (``parec`` on the speaker's monitor), passes it through a hybrid echo
     path (``drivers.impair``: return loss, delay, dispersion) and plays it
     back into the card's microphone (``pacat``), mixed with what the caller

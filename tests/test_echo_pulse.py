@@ -49,7 +49,7 @@ def call(options: str, caller=None):
     from gpiozero.pins.mock import MockFactory
 
     from drivers import open_line
-    from pulse import HybridEcho, fake_card, unique
+    from bench.pulse import HybridEcho, fake_card, unique
 
     events = []
     with TwimlServer(dict(ROUTES)) as server, fake_card(unique("ivrtest_echo")) as card:
@@ -113,7 +113,7 @@ def test_without_the_canceller_the_echo_cuts_the_prompt_and_leaks_keys(silent_of
 
 
 def test_over_the_echo_a_callers_keys_barge_in():
-    from pulse import tone
+    from bench.pulse import tone
 
     key = tone(770, 1336, seconds=0.1, volume=0.5)  # '5'
 

@@ -74,6 +74,7 @@ def test_sign_in_and_out(box, driver):
     assert driver.current_url == box.base + "/login"
     driver.find_element(By.ID, "password").send_keys("wrong password")
     driver.find_element(By.ID, "sign-in").click()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".error"), "the refused sign-in's page")
     assert "wrong password" in driver.find_element(By.CSS_SELECTOR, ".error").text
     browser_sign_in(driver, box.base)
     assert driver.find_element(By.TAG_NAME, "h1").text == "Dashboard"

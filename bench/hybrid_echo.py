@@ -1,6 +1,6 @@
 """A 2-wire line's hybrid between a fake card's speaker and its microphone, in real time.
 
-    python tests/hybrid_echo.py CARD 10dB,20ms
+    python bench/hybrid_echo.py CARD 10dB,20ms
 
 Reads what the box plays from ``CARD_spk.monitor`` (parec), adds its
 echo through ``drivers.impair``'s hybrid to the caller's audio (raw 8 kHz
