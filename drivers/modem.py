@@ -214,18 +214,10 @@ class ModemLine(ModemDialling, Line):
                 await asyncio.wait_for(self._ended.wait(), 0.3)
             except TimeoutError:
                 pass
-        if not self._ended.is_set():
-            for stop in STREAM_STOPS:
-                await self.at.write(stop)
-                try:
-                    await asyncio.wait_for(self._ended.wait(), 1.0)
-                    break
-                except TimeoutError:
-                    continue
-            else:
-                log.warning("modem %s kept streaming after every stop code; reopening the port", self.port)
-                await self.at.reopen()
-                await self._init()
+        if not self._ended.is_set() and not await self._stop_stream():
+            log.warning("modem %s kept streaming after every stop code; reopening the port", self.port)
+            await self.at.reopen()
+            await self._init()
         await self.at.quiet(0.15)
         await self.command("ATH0")
         await self.command("AT+FCLASS=0")

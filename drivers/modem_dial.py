@@ -44,6 +44,17 @@ class ModemDialling:
                     await self.command("AT+VTS=" + ",".join(part))
         return True
 
+    async def _stop_stream(self) -> bool:
+        """Send each stop code in turn until the modem ends the voice stream; False if none did."""
+        for stop in self.stream_stops:
+            await self.at.write(stop)
+            try:
+                await asyncio.wait_for(self._ended.wait(), 1.0)
+                return True
+            except TimeoutError:
+                continue
+        return False
+
     @asynccontextmanager
     async def _paused(self):
         """Stop the voice stream for commands, then start it again."""
@@ -52,14 +63,7 @@ class ModemDialling:
         self._pausing = True
         try:
             self._ended.clear()
-            for stop in self.stream_stops:
-                await self.at.write(stop)
-                try:
-                    await asyncio.wait_for(self._ended.wait(), 1.0)
-                    break
-                except TimeoutError:
-                    continue
-            else:
+            if not await self._stop_stream():
                 raise LineError(f"modem {self.port} kept streaming after every stop code")
             await self.at.quiet(0.15)
             try:
