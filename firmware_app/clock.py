@@ -49,6 +49,17 @@ class Clock:
         heapq.heappush(self._timers, (self.frames + frames, next(self._seq), fut))
         await fut
 
+    async def get(self, queue: asyncio.Queue, timeout: float | None):
+        """QUEUE's next item, or None once TIMEOUT call seconds pass without one (None: no limit)."""
+        if timeout is None or not queue.empty():
+            return await queue.get()
+        get = asyncio.ensure_future(queue.get())
+        sleep = asyncio.ensure_future(self.sleep(timeout))
+        done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return get.result() if get in done else None
+
     @contextmanager
     def hold(self):
         """Stop virtual time while work that is not audio (a fetch, a synthesis) runs."""

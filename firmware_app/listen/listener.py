@@ -59,16 +59,7 @@ class Listener:
                 await self.session.settle()
 
     async def next(self, timeout: float | None) -> Input | None:
-        if timeout is None:
-            return await self.queue.get()
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        get = asyncio.ensure_future(self.queue.get())
-        sleep = asyncio.ensure_future(self.clock.sleep(timeout))
-        done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return get.result() if get in done else None
+        return await self.clock.get(self.queue, timeout)
 
     def stop_speech(self) -> None:
         if self.session is not None:

@@ -61,14 +61,7 @@ class RecordSession:
 
     async def next(self, timeout: float | None) -> Input | None:
         """The next input, or None once TIMEOUT call seconds pass without one."""
-        if not self.queue.empty() or timeout is None:
-            return await self.queue.get()
-        get = asyncio.ensure_future(self.queue.get())
-        sleep = asyncio.ensure_future(self.clock.sleep(timeout))
-        done, pending = await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return get.result() if get in done else None
+        return await self.clock.get(self.queue, timeout)
 
     async def finish(self, trim: bool) -> Saved | None:
         """Store the recording; None when the caller never spoke (an empty recording)."""
