@@ -26,10 +26,13 @@ prompt is louder than that and passes whole. After a change of echo path
 the filter alone learns it again. speexdsp's own residual echo suppressor
 is left out: it works only with its noise suppressor on, and adds 20 ms.
 
-The line calls ``playback`` with every frame it sends and ``capture`` with
-every frame it hears, in the order they happen (one each per 20 ms on a
-frame pump); each capture is matched with the frames sent before it. Keep
-one canceller per line for the line's life: a line's echo path hardly
+The line calls ``playback`` with every frame it sends (and with silence
+for each frame its card played for want of one) and ``capture`` with every
+frame it hears. Frames are counted in each direction, and heard frame ``n``
+is cancelled against sent frame ``n - lag``: so the pairing does not depend
+on how reads and writes interleave, and only a real change of the echo
+path moves it. Keep one canceller per line for the line's life, and call
+``restart`` when the line's streams start again: a line's echo path hardly
 changes from call to call, so later calls start converged.
 
     >>> ec = EchoCanceller(tail_ms=64)
@@ -66,7 +69,7 @@ NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filte
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
 RESIDUE_LEARNING_DB = 9.0  # the same while it learns
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
-MAX_QUEUED = MAX_LAG + 2  # frames sent but not yet matched to one heard; older ones are dropped
+MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
 
 
 class EchoCancellerError(LineError):
@@ -133,15 +136,15 @@ class EchoCanceller:
     def __init__(self, tail_ms: int = 128, delay_ms: int = 0, nlp: bool = True):
         if not 20 <= tail_ms <= 1000:
             raise EchoCancellerError(f"echo canceller tail {tail_ms} ms must be within 20-1000 ms")
-        if not 0 <= delay_ms <= (MAX_QUEUED - 2) * 20:
-            raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{(MAX_QUEUED - 2) * 20} ms")
-        self._delay = [SILENCE] * round(delay_ms / 20)
+        if not 0 <= delay_ms <= MAX_LAG * 20:
+            raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{MAX_LAG * 20} ms")
         lib = self._lib = _lib()
-        self.state = EchoState(tail_ms, delay_ms=len(self._delay) * 20)
+        self._lag = 1 + round(delay_ms / 20)  # heard frame n is cancelled against sent frame n - lag
+        self.state = EchoState(tail_ms, delay_ms=(self._lag - 1) * 20)
         self._finder = DelayEstimator()
-        self._history: collections.deque[bytes] = collections.deque(maxlen=MAX_LAG)
+        self._sent: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED)
+        self._sent_count = self._heard_count = 0
         self._history_powers: collections.deque[float] = collections.deque(maxlen=MAX_LAG)
-        self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
         self._over = False
@@ -150,7 +153,6 @@ class EchoCanceller:
             raise EchoCancellerError("libspeexdsp could not make an echo canceller")
         rate = ctypes.c_int(RATE)
         lib.speex_echo_ctl(self._echo, SPEEX_ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
-        self._sent: collections.deque[bytes] = collections.deque(self._delay, maxlen=MAX_QUEUED)
         # far-end frame powers over the tail, and the frame being cancelled
         self._far_powers = collections.deque([0.0] * (math.ceil(tail_ms / 20) + 1), maxlen=math.ceil(tail_ms / 20) + 1)
         self._out = ctypes.create_string_buffer(FRAME_BYTES)
@@ -163,10 +165,11 @@ class EchoCanceller:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
         frame = bytes(frame)
         self._sent.append(frame)
-        self._history.append(frame)
+        self._sent_count += 1
         x = np.frombuffer(frame, "<i2").astype(np.float32)
-        self._last_power = float(x.dot(x))
-        self._history_powers.append(self._last_power)
+        power = float(x.dot(x))
+        self._finder.sent(power)
+        self._history_powers.append(power)
 
     def capture(self, frame: bytes) -> bytes:
         """A frame the line hears; returns it with the box's echo taken out."""
@@ -174,14 +177,15 @@ class EchoCanceller:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
         if self._echo is None:
             raise EchoCancellerError("the echo canceller is closed")
-        far = self._sent.popleft() if self._sent else SILENCE
+        far = self._far_frame(self._heard_count - self._lag)
+        self._heard_count += 1
         heard = bytes(frame)
         out = self._out
         self._lib.speex_echo_cancellation(self._echo, heard, far, out)
         self.state.frames += 1
         d = np.frombuffer(heard, "<i2").astype(np.float32)
         heard_power = float(d.dot(d))
-        lag = self._finder.push(self._last_power, heard_power)
+        lag = self._finder.heard(heard_power)
         if lag is not None:
             self._follow(lag)
         x = np.frombuffer(far, "<i2").astype(np.float32)
@@ -221,33 +225,38 @@ class EchoCanceller:
             return SILENCE
         return out.raw
 
+    def _far_frame(self, count: int) -> bytes:
+        """Sent frame number ``count``, or silence if it is not (or no longer) kept."""
+        index = count - (self._sent_count - len(self._sent))
+        return self._sent[index] if 0 <= index < len(self._sent) else SILENCE
+
     def _follow(self, lag: int) -> None:
         """Move the tail to an echo found ``lag`` frames back, one frame inside it."""
-        delay = len(self._delay)
-        if delay <= lag <= delay + max(self.state.tail_ms // 20 - 2, 0):
+        if self._lag <= lag <= self._lag + max(self.state.tail_ms // 20 - 1, 0):
             return
-        delay = max(lag - 1, 0)
-        self._delay = [SILENCE] * delay
-        recent = list(self._history)[len(self._history) - delay:] if delay else []
-        self._sent.clear()
-        self._sent.extend([SILENCE] * (delay - len(recent)) + recent)
+        self._lag = max(lag - 1, 1)
         self._lib.speex_echo_state_reset(self._echo)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
         self.state.erle_db = None
-        self.state.delay_ms = delay * 20
+        self.state.delay_ms = (self._lag - 1) * 20
         self.state.moves += 1
+
+    def restart(self) -> None:
+        """The line's streams start again (a new call on a card opened for it):
+        count sent and heard frames from here, keeping the learnt path."""
+        self._sent.clear()
+        self._sent_count = self._heard_count = 0
+        self._finder = DelayEstimator()
 
     def reset(self) -> None:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
-        self._sent.clear()
-        self._sent.extend(self._delay)
+        self.restart()
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
-        self._finder = DelayEstimator()
-        self.state = EchoState(self.state.tail_ms, delay_ms=len(self._delay) * 20)
+        self.state = EchoState(self.state.tail_ms, delay_ms=self.state.delay_ms)
 
     def close(self) -> None:
         """Free the C state; safe to call twice."""
