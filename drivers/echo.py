@@ -244,18 +244,22 @@ class EchoCanceller:
 
     def restart(self) -> None:
         """The line's streams start again (a new call on a card opened for it):
-        count sent and heard frames from here, keeping the learnt path."""
+        count sent and heard frames from here. The filter keeps the path it
+        learnt, but the NLP trusts it only once it cancels again: the card's
+        round trip may have moved."""
         self._sent.clear()
         self._sent_count = self._heard_count = 0
         self._finder = DelayEstimator()
+        self._far_powers.extend([0.0] * self._far_powers.maxlen)
+        self._history_powers.clear()
+        self._power_in = self._power_out = 0.0
+        self._learnt = 0.0
+        self.state.erle_db = None
 
     def reset(self) -> None:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
         self.restart()
-        self._far_powers.extend([0.0] * self._far_powers.maxlen)
-        self._power_in = self._power_out = 0.0
-        self._learnt = 0.0
         self.state = EchoState(self.state.tail_ms, delay_ms=self.state.delay_ms)
 
     def close(self) -> None:
