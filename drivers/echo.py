@@ -68,6 +68,7 @@ CONVERGED_DB = 25.0
 NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filter may leave a residue only 10 dB down
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
 RESIDUE_LEARNING_DB = 9.0  # the same while it learns
+LEARNING_TRUST_DB = 9.0  # ... and the most while it learns
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
 MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
 
@@ -211,14 +212,18 @@ class EchoCanceller:
         self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
         least = RESIDUE_DB if self._learnt >= NLP_TRUST_DB else RESIDUE_LEARNING_DB
         residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-least / 10)
-        bound = echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10)
+        # While it learns, its ERLE is an average: on a sound it has not met it may take
+        # almost nothing off, so the NLP counts on no more than half of what it must learn.
+        learning = self._learnt < NLP_TRUST_DB
+        trust = min(self._learnt, LEARNING_TRUST_DB) if learning else self._learnt
+        bound = echo_max * 10 ** ((NLP_MARGIN_DB - trust) / 10)
         # A lone frame of residue just over the bound is enough for webrtcvad, whose own
         # hangover makes speech of it: near-end speech that is not clearly louder must last.
         over, before = not residue and clean_power > bound, self._over
         self._over = over
         # and the filter must have taken little off it: the caller, not a residue of echo
         # (until it has learnt the path it takes nothing off, and that tells nothing)
-        mostly_echo = (not before or self._learnt < NLP_TRUST_DB / 2
+        mostly_echo = (not before or learning
                        or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10))
         if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1

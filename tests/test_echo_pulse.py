@@ -136,17 +136,20 @@ def test_over_the_echo_a_callers_keys_barge_in():
 
 
 def test_over_the_echo_a_callers_speech_barges_in():
+    # 5 s into the 7.5 s prompt: the filter has converged (25 dB in about 5 s on this
+    # rig, python -m bench echo_rig). While it learns, the NLP mutes all but what is
+    # clearly louder than the echo, which leaves too little of a word for Vosk.
     from bench.echo_corpus import prompt
 
     words = prompt("예약", "ko").tobytes()  # espeak-ng, as the simulator's say@ko-KR: step
 
     def caller(event, path):
         if event["event"] == "say":
-            path.play(bytes(3 * 8000 * 2) + words)
+            path.play(bytes(5 * 8000 * 2) + words)
 
     events, params, _ = call(CANCELLER, caller)
     said = of(events, "say")[0]["t"]
     cut = of(events, "interrupted")
     assert cut and cut[0]["verb"] == "Say", events
-    assert 3 < cut[0]["t"] - said < 4.5, events
+    assert 5 < cut[0]["t"] - said < 6.5, events
     assert params["/digits"]["SpeechResult"] == "예약", params
