@@ -10,14 +10,16 @@ The adaptive filter is speexdsp's multi-delay block frequency-domain filter
 (MDF, Debian ``libspeexdsp1``), whose learning rate follows its own estimate
 of the residual echo: double talk slows adaption instead of wrecking the
 filter, and a changed echo path is learnt again in a few seconds. It needs
-two to four seconds of prompt to pass 25 dB of echo return loss
+two to five seconds of prompt to pass 25 dB of echo return loss
 enhancement (ERLE), and then holds 40-50 dB.
 
 A non-linear processor (NLP, as in G.168) mutes a frame heard while the
 box speaks when it is no louder than the echo could still be: the far
 end's level over the tail, less the hybrid's least return loss (6 dB) and
-the best ERLE reached so far, capped at 20 dB. While the filter learns,
-that keeps the early echo of ``<Play digits>`` from coming through as keys
+the best ERLE reached so far, capped at 20 dB (and at 9 dB until it
+reaches 20: a running ERLE is an average, and on a sound the filter has not
+met it may take almost nothing off). While the filter learns, that keeps
+the early echo of ``<Play digits>`` from coming through as keys
 and of a prompt from sounding like a caller; once it has converged, it
 mutes only what is 23 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
