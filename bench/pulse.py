@@ -281,28 +281,41 @@ def active_span(samples: np.ndarray, threshold: float = 1000.0) -> tuple[int, in
 
 
 
-class HybridEcho:
-    """The caller's side of a 2-wire line, in real time: a process of its own
-    (bench/hybrid_echo.py) records what the box plays into the card
-    (``parec`` on the speaker's monitor), passes it through a hybrid echo
-    path (``drivers.impair``: return loss, delay, dispersion) and plays it
-    back into the card's microphone (``pacat``), mixed with what the caller
-    says (``play``).
+class LoopbackEcho:
+    """A 2-wire line's hybrid between a fake card's speaker and its microphone,
+    inside PulseAudio, so that it keeps time with the card as a real hybrid does.
+
+    ``module-loopback`` (``adjust_time=0``: never resampled to chase a
+    latency) records the speaker's monitor and plays it into the microphone
+    sink at ``DELAY`` ms of latency, with the return loss as its stream's
+    volume (``echo="10dB,20ms"``). It is flat: unlike ``drivers.impair``'s
+    hybrid it has no dispersion. What the caller says (``play``) comes from
+    a separate ``Caller``, mixed in by the microphone sink. A rig in a
+    Python process between ``parec`` and ``pacat`` moved the echo by
+    100-200 ms from run to run with those tools' buffering.
     """
 
     def __init__(self, card: FakeCard, echo: str) -> None:
-        import sys
+        from drivers.impair import Impairments
 
-        script = os.path.join(os.path.dirname(__file__), "hybrid_echo.py")
-        self.proc = subprocess.Popen([sys.executable, script, card.name, echo], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
-        assert self.proc.stdout.readline() == b"ready\n"
-        restart_clock(f"{card.name}_mic", "sink-inputs")
+        path = Impairments.parse(f"echo={echo}")
+        self.module = pactl("load-module", "module-loopback", f"source={card.name}_spk.monitor",
+                            f"sink={card.name}_mic", f"latency_msec={max(round(path.echo_ms), 1)}",
+                            "adjust_time=0", "source_dont_move=true", "sink_dont_move=true", "remix=false",
+                            "channels=1", f"rate={card.rate}").strip()
+        stream = None
+        for block in pactl("list", "sink-inputs").split("Sink Input #")[1:]:
+            if f"Owner Module: {self.module}\n" in block:
+                stream = block.split()[0]
+        if stream is None:
+            raise RuntimeError(f"module-loopback {self.module} made no stream")
+        # a linear factor: "-10dB" would be relative to the volume module-stream-restore kept from the last run
+        pactl("set-sink-input-volume", stream, f"{10 ** (-path.echo_db / 20):.6f}")
+        self.caller = Caller(card)
 
     def play(self, pcm: bytes) -> None:
-        self.proc.stdin.write(pcm + bytes(-len(pcm) % FRAME_BYTES))
-        self.proc.stdin.flush()
+        self.caller.play(pcm)
 
     def stop(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(10)
+        self.caller.stop()
+        subprocess.run(["pactl", "unload-module", self.module], capture_output=True)

@@ -10,14 +10,16 @@ The adaptive filter is speexdsp's multi-delay block frequency-domain filter
 (MDF, Debian ``libspeexdsp1``), whose learning rate follows its own estimate
 of the residual echo: double talk slows adaption instead of wrecking the
 filter, and a changed echo path is learnt again in a few seconds. It needs
-two to four seconds of prompt to pass 25 dB of echo return loss
+two to five seconds of prompt to pass 25 dB of echo return loss
 enhancement (ERLE), and then holds 40-50 dB.
 
 A non-linear processor (NLP, as in G.168) mutes a frame heard while the
 box speaks when it is no louder than the echo could still be: the far
 end's level over the tail, less the hybrid's least return loss (6 dB) and
-the best ERLE reached so far, capped at 20 dB. While the filter learns,
-that keeps the early echo of ``<Play digits>`` from coming through as keys
+the best ERLE reached so far, capped at 20 dB (and at 9 dB until it
+reaches 20: a running ERLE is an average, and on a sound the filter has not
+met it may take almost nothing off). While the filter learns, that keeps
+the early echo of ``<Play digits>`` from coming through as keys
 and of a prompt from sounding like a caller; once it has converged, it
 mutes only what is 23 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
@@ -26,10 +28,13 @@ prompt is louder than that and passes whole. After a change of echo path
 the filter alone learns it again. speexdsp's own residual echo suppressor
 is left out: it works only with its noise suppressor on, and adds 20 ms.
 
-The line calls ``playback`` with every frame it sends and ``capture`` with
-every frame it hears, in the order they happen (one each per 20 ms on a
-frame pump); each capture is matched with the frames sent before it. Keep
-one canceller per line for the line's life: a line's echo path hardly
+The line calls ``playback`` with every frame it sends (and with silence
+for each frame its card played for want of one) and ``capture`` with every
+frame it hears. Frames are counted in each direction, and heard frame ``n``
+is cancelled against sent frame ``n - lag``: so the pairing does not depend
+on how reads and writes interleave, and only a real change of the echo
+path moves it. Keep one canceller per line for the line's life, and call
+``restart`` when the line's streams start again: a line's echo path hardly
 changes from call to call, so later calls start converged.
 
     >>> ec = EchoCanceller(tail_ms=64)
@@ -65,8 +70,9 @@ CONVERGED_DB = 25.0
 NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filter may leave a residue only 10 dB down
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
 RESIDUE_LEARNING_DB = 9.0  # the same while it learns
+LEARNING_TRUST_DB = 9.0  # ... and the most while it learns
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
-MAX_QUEUED = MAX_LAG + 2  # frames sent but not yet matched to one heard; older ones are dropped
+MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
 
 
 class EchoCancellerError(LineError):
@@ -133,15 +139,15 @@ class EchoCanceller:
     def __init__(self, tail_ms: int = 128, delay_ms: int = 0, nlp: bool = True):
         if not 20 <= tail_ms <= 1000:
             raise EchoCancellerError(f"echo canceller tail {tail_ms} ms must be within 20-1000 ms")
-        if not 0 <= delay_ms <= (MAX_QUEUED - 2) * 20:
-            raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{(MAX_QUEUED - 2) * 20} ms")
-        self._delay = [SILENCE] * round(delay_ms / 20)
+        if not 0 <= delay_ms <= MAX_LAG * 20:
+            raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{MAX_LAG * 20} ms")
         lib = self._lib = _lib()
-        self.state = EchoState(tail_ms, delay_ms=len(self._delay) * 20)
+        self._lag = 1 + round(delay_ms / 20)  # heard frame n is cancelled against sent frame n - lag
+        self.state = EchoState(tail_ms, delay_ms=(self._lag - 1) * 20)
         self._finder = DelayEstimator()
-        self._history: collections.deque[bytes] = collections.deque(maxlen=MAX_LAG)
+        self._sent: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED)
+        self._sent_count = self._heard_count = 0
         self._history_powers: collections.deque[float] = collections.deque(maxlen=MAX_LAG)
-        self._last_power = 0.0
         self._nlp = nlp
         self._learnt = 0.0
         self._over = False
@@ -150,7 +156,6 @@ class EchoCanceller:
             raise EchoCancellerError("libspeexdsp could not make an echo canceller")
         rate = ctypes.c_int(RATE)
         lib.speex_echo_ctl(self._echo, SPEEX_ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
-        self._sent: collections.deque[bytes] = collections.deque(self._delay, maxlen=MAX_QUEUED)
         # far-end frame powers over the tail, and the frame being cancelled
         self._far_powers = collections.deque([0.0] * (math.ceil(tail_ms / 20) + 1), maxlen=math.ceil(tail_ms / 20) + 1)
         self._out = ctypes.create_string_buffer(FRAME_BYTES)
@@ -163,10 +168,11 @@ class EchoCanceller:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
         frame = bytes(frame)
         self._sent.append(frame)
-        self._history.append(frame)
+        self._sent_count += 1
         x = np.frombuffer(frame, "<i2").astype(np.float32)
-        self._last_power = float(x.dot(x))
-        self._history_powers.append(self._last_power)
+        power = float(x.dot(x))
+        self._finder.sent(power)
+        self._history_powers.append(power)
 
     def capture(self, frame: bytes) -> bytes:
         """A frame the line hears; returns it with the box's echo taken out."""
@@ -174,14 +180,15 @@ class EchoCanceller:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
         if self._echo is None:
             raise EchoCancellerError("the echo canceller is closed")
-        far = self._sent.popleft() if self._sent else SILENCE
+        far = self._far_frame(self._heard_count - self._lag)
+        self._heard_count += 1
         heard = bytes(frame)
         out = self._out
         self._lib.speex_echo_cancellation(self._echo, heard, far, out)
         self.state.frames += 1
         d = np.frombuffer(heard, "<i2").astype(np.float32)
         heard_power = float(d.dot(d))
-        lag = self._finder.push(self._last_power, heard_power)
+        lag = self._finder.heard(heard_power)
         if lag is not None:
             self._follow(lag)
         x = np.frombuffer(far, "<i2").astype(np.float32)
@@ -207,47 +214,60 @@ class EchoCanceller:
         self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
         least = RESIDUE_DB if self._learnt >= NLP_TRUST_DB else RESIDUE_LEARNING_DB
         residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-least / 10)
-        bound = echo_max * 10 ** ((NLP_MARGIN_DB - self._learnt) / 10)
+        # While it learns, its ERLE is an average: on a sound it has not met it may take
+        # almost nothing off, so the NLP counts on no more than half of what it must learn.
+        learning = self._learnt < NLP_TRUST_DB
+        trust = min(self._learnt, LEARNING_TRUST_DB) if learning else self._learnt
+        bound = echo_max * 10 ** ((NLP_MARGIN_DB - trust) / 10)
         # A lone frame of residue just over the bound is enough for webrtcvad, whose own
         # hangover makes speech of it: near-end speech that is not clearly louder must last.
         over, before = not residue and clean_power > bound, self._over
         self._over = over
         # and the filter must have taken little off it: the caller, not a residue of echo
         # (until it has learnt the path it takes nothing off, and that tells nothing)
-        mostly_echo = (not before or self._learnt < NLP_TRUST_DB / 2
+        mostly_echo = (not before or learning
                        or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10))
         if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1
             return SILENCE
         return out.raw
 
+    def _far_frame(self, count: int) -> bytes:
+        """Sent frame number ``count``, or silence if it is not (or no longer) kept."""
+        index = count - (self._sent_count - len(self._sent))
+        return self._sent[index] if 0 <= index < len(self._sent) else SILENCE
+
     def _follow(self, lag: int) -> None:
         """Move the tail to an echo found ``lag`` frames back, one frame inside it."""
-        delay = len(self._delay)
-        if delay <= lag <= delay + max(self.state.tail_ms // 20 - 2, 0):
+        if self._lag <= lag <= self._lag + max(self.state.tail_ms // 20 - 1, 0):
             return
-        delay = max(lag - 1, 0)
-        self._delay = [SILENCE] * delay
-        recent = list(self._history)[len(self._history) - delay:] if delay else []
-        self._sent.clear()
-        self._sent.extend([SILENCE] * (delay - len(recent)) + recent)
+        self._lag = max(lag - 1, 1)
         self._lib.speex_echo_state_reset(self._echo)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
         self.state.erle_db = None
-        self.state.delay_ms = delay * 20
+        self.state.delay_ms = (self._lag - 1) * 20
         self.state.moves += 1
+
+    def restart(self) -> None:
+        """The line's streams start again (a new call on a card opened for it):
+        count sent and heard frames from here. The filter keeps the path it
+        learnt, but the NLP trusts it only once it cancels again: the card's
+        round trip may have moved."""
+        self._sent.clear()
+        self._sent_count = self._heard_count = 0
+        self._finder = DelayEstimator()
+        self._far_powers.extend([0.0] * self._far_powers.maxlen)
+        self._history_powers.clear()
+        self._power_in = self._power_out = 0.0
+        self._learnt = 0.0
+        self.state.erle_db = None
 
     def reset(self) -> None:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
-        self._sent.clear()
-        self._sent.extend(self._delay)
-        self._far_powers.extend([0.0] * self._far_powers.maxlen)
-        self._power_in = self._power_out = 0.0
-        self._learnt = 0.0
-        self._finder = DelayEstimator()
-        self.state = EchoState(self.state.tail_ms, delay_ms=len(self._delay) * 20)
+        self.restart()
+        self.state = EchoState(self.state.tail_ms, delay_ms=self.state.delay_ms)
 
     def close(self) -> None:
         """Free the C state; safe to call twice."""

@@ -147,6 +147,8 @@ class SoundLine(Line):
         await self.card.open()
         self.card.drain()
         self._silent_frames = 0
+        if self.canceller is not None:
+            self.canceller.restart()
         if self.relay is not None:
             self.relay.on()
         self._answered = True

@@ -6,7 +6,7 @@ import pytest
 from bench.echo_corpus import PROMPTS, play_digits, prompt, prompts, run_call
 from drivers.echo import MAX_QUEUED, EchoCanceller, EchoCancellerError
 from drivers.impair import Impairments
-from drivers.constants import FRAME_BYTES, RATE
+from drivers.constants import FRAME_BYTES, FRAME_SAMPLES, RATE
 from firmware_app.speak.audio import frames
 from firmware_app.listen.dtmf import DtmfDetector
 from firmware_app.listen.tones import dtmf_audio
@@ -162,3 +162,42 @@ def test_the_canceller_follows_a_round_trip_that_grows_mid_call():
     assert digits_in(call.clean) == ""  # the NLP kept the echoed tones out while it moved
     with pytest.raises(EchoCancellerError, match="delay"):
         EchoCanceller(delay_ms=5000)
+
+
+def test_the_pairing_holds_however_reads_and_writes_interleave():
+    """A sound card hands the line its capture in bursts (5 frames every 100 ms) and
+    played silence for the first frames it had nothing for: the echo path is the
+    same all along, so the canceller must neither move its tail nor lose the filter."""
+    starved = 3
+    played = np.concatenate([np.zeros(starved * FRAME_SAMPLES, np.int16), FAR, FAR])
+    played = played[: len(played) // FRAME_SAMPLES * FRAME_SAMPLES]
+    path = Impairments(echo_db=10, echo_ms=140)  # the card's round trip and the hybrid's
+    heard, pending = [], np.zeros(FRAME_SAMPLES)
+    for i in range(0, len(played), FRAME_SAMPLES):
+        heard.append(path.line(bytes(FRAME_BYTES), pending))
+        pending = path.echo(played[i : i + FRAME_SAMPLES].tobytes())
+    ec = EchoCanceller(tail_ms=64, delay_ms=100, nlp=False)
+    for _ in range(starved):  # what the line reports of the card's silence, before its first frame
+        ec.playback(bytes(FRAME_BYTES))
+    clean = []
+    for start in range(0, len(heard) - 5, 5):
+        clean += [ec.capture(frame) for frame in heard[start : start + 5]]
+        for i in range(start + starved, start + starved + 5):
+            ec.playback(played[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].tobytes())
+    near = np.frombuffer(b"".join(heard[: len(clean)]), "<i2").astype(float)
+    out = np.frombuffer(b"".join(clean), "<i2").astype(float)
+    last = slice(-5 * RATE, None)
+    assert ec.state.moves == 0
+    assert 10 * np.log10(np.sum(near[last] ** 2) / np.sum(out[last] ** 2)) > 25
+
+
+def test_a_new_call_counts_afresh_and_the_nlp_waits_for_the_filter():
+    ec = EchoCanceller(tail_ms=64, nlp=False)
+    run_call(FAR, None, Impairments(echo_db=10, echo_ms=20), ec)
+    assert ec.state.converged
+    for _ in range(7):  # the end of the last call, heard but never matched
+        ec.playback(bytes(FRAME_BYTES))
+    ec.restart()
+    assert ec.state.erle_db is None and not ec.state.converged
+    call = run_call(FAR, None, Impairments(echo_db=10, echo_ms=20), ec)
+    assert ec.state.moves == 0 and call.erle_db(0, 1) > 25  # the path learnt last call still cancels
