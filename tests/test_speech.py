@@ -281,3 +281,41 @@ def test_with_hints_only_the_grammar_recognizer_runs_live(ko):
     assert asyncio.run(run("예약")) == (1, 1, "예약")  # a hint: the open recognizer never ran
     live, after, text = asyncio.run(run("안녕하세요 감사합니다"))
     assert (live, after) == (1, 2) and text.strip() and text not in WORDS
+
+
+def test_a_finished_free_text_recognizer_is_reused_warm(ko):
+    """A fresh open recognizer composes its graph as it goes (several times the
+    cost); one that has finished goes back to the model for the next stream."""
+    from firmware_app.listen.speech_vosk import IDLE_RECOGNIZERS
+
+    pcm = synth("예약")
+
+    def run(stream):
+        started = time.thread_time()
+        for frame in frames(pcm):
+            stream.accept(frame)
+        return [w.text for w in stream.finish()], time.thread_time() - started
+
+    ko._idle.clear()
+    first = ko.open_stream(8000)
+    recognizer = first._rec
+    fresh_words, fresh_cost = run(first)
+    with pytest.raises(AttributeError):
+        first.accept(bytes(FRAME))          # a finished stream is done with
+    again = ko.open_stream(8000)
+    assert again._rec is recognizer
+    warm_words, warm_cost = run(again)
+    assert warm_words == fresh_words and warm_cost < fresh_cost / 2
+
+    abandoned = ko.open_stream(8000)        # closed mid-utterance: still goes back
+    abandoned.accept(pcm[: len(pcm) // 2])
+    abandoned.close()
+    assert ko.open_stream(8000)._rec is recognizer
+    streams = [ko.open_stream(8000) for _ in range(IDLE_RECOGNIZERS + 2)]
+    for stream in streams:
+        stream.finish()
+    assert len(ko._idle[8000]) == IDLE_RECOGNIZERS   # the pool is bounded
+    ko._idle.clear()
+    grammar = ko.grammar_stream(8000, WORDS)
+    grammar.finish()                        # grammar recognizers are cheap to make: not kept
+    assert not ko._idle.get(8000)

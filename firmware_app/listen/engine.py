@@ -50,6 +50,7 @@ class Stream(Protocol):
     def partial(self) -> str: ...
     def take(self) -> list[Word]: ...             # the utterance that just ended
     def finish(self) -> list[Word]: ...           # the rest; the stream is done
+    def close(self) -> None: ...                  # done without the rest (the engine may reuse it)
 
 
 class Model(Protocol):
