@@ -62,6 +62,7 @@ class Model(Protocol):
     def open_stream(self, rate: int) -> Stream: ...
     def grammar_stream(self, rate: int, phrases: list[str]) -> Stream: ...
     def number_words(self) -> list[str]: ...      # for speechModel="numbers_and_commands"
+    # Optional: def warm(self) -> None, run once after loading so the first stream starts cheap.
 
 
 class Engine(Protocol):

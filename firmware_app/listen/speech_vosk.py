@@ -193,6 +193,14 @@ class VoskModel:
             recognizer = KaldiRecognizer(self._model, rate)
         return VoskStream(recognizer, functools.partial(self._give_back, rate))
 
+    def warm(self, rate: int = 8000) -> None:
+        """Leave one free-text recognizer in the pool that has already run: its
+        graph's first expansion (0.6 CPU-s of the 1.3 for the Korean model)
+        happens now, not in the first speech gather."""
+        stream = self.open_stream(rate)
+        stream.accept(bytes(rate * 2))
+        stream.finish()
+
     def _give_back(self, rate: int, recognizer) -> None:
         with self._idle_lock:
             idle = self._idle.setdefault(rate, [])
