@@ -25,3 +25,5 @@ DBM0_POWER = DBM0_PEAK**2 / 2  # mean power of a 0 dBm0 sine
 DTMF_LOW = (697.0, 770.0, 852.0, 941.0)
 DTMF_HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
 DTMF_KEYS = "123A456B789C*0#D"  # the key of low tone i and high tone j is DTMF_KEYS[4 * i + j]
+
+IMPAIRMENTS = ("echo", "codec", "noise", "level", "clip")  # what drivers.impair does to a simulated line

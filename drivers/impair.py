@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from .constants import DBM0_PEAK, FRAME_SAMPLES, RATE
+from .constants import DBM0_PEAK, FRAME_SAMPLES, IMPAIRMENTS, RATE
 from .line import LineError
 
 # sox arguments for each codec: the encoded file type and its options.
@@ -53,7 +53,6 @@ CODECS = {
 # samples the decoder's output lags its input (opencore-amrnb's look-ahead); taken out
 DELAY = {"amr12.2": 40, "amr4.75": 40}
 RAW = ["-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", "-L"]
-OPTIONS = ("echo", "codec", "noise", "level", "clip")
 IR_TAPS = 64  # 8 ms of dispersion after the bulk delay
 
 
@@ -179,9 +178,9 @@ class Impairments:
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "Impairments":
         """Build from a line URL's options; raises ImpairmentError naming a bad one."""
-        unknown = set(options) - set(OPTIONS)
+        unknown = set(options) - set(IMPAIRMENTS)
         if unknown:
-            raise ImpairmentError(f"unknown impairment {sorted(unknown)[0]!r} (options: {', '.join(OPTIONS)})")
+            raise ImpairmentError(f"unknown impairment {sorted(unknown)[0]!r} (options: {', '.join(IMPAIRMENTS)})")
         kwargs: dict = {}
         if "echo" in options:
             loss, _, delay = options["echo"].partition(",")

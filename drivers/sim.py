@@ -43,11 +43,10 @@ import wave
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import echo, impair
-from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, RATE, SILENCE
+from . import echo
+from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, IMPAIRMENTS, RATE, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
 from .options import Option, parse_options
-from .sim_exchange import dial_tone, far_end, far_end_audio
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ OPTIONS = {
     "called": Option(str, "+15550199"),
     "record": Option(str),
     # drivers.impair: what the network and a 2-wire line do to the call
-    **{name: Option(str) for name in impair.OPTIONS},
+    **{name: Option(str) for name in IMPAIRMENTS},
     # drivers.echo: the box's canceller, on by default when there is an echo path
     "canceller": Option(str, choices=("on", "off")),
     "echo_tail": echo.OPTIONS["echo_tail"],
@@ -100,6 +99,8 @@ def parse_script(script: str) -> list[tuple[str, str, str]]:
         if kind in ("say", "wav") and not arg:
             raise ScriptError(f"caller script: {token!r} needs text or a path")
         if kind == "dial":
+            from .sim_exchange import far_end
+
             try:
                 far_end(arg)
             except ValueError as e:
@@ -133,13 +134,17 @@ class SimLine(Line):
         self.tone_onsets: list[float] = []
         self._source = None
         self._far = None  # the exchange's audio while the box dials out, else None
-        self.far_ends = [far_end(arg) for kind, _, arg in self.steps if kind == "dial"]
+        self.far_ends = [arg for kind, _, arg in self.steps if kind == "dial"]
         self.dialled: list[str] = []
-        given = {name: options[name] for name in impair.OPTIONS if options.get(name) is not None}
-        try:
-            self.impairments = impair.Impairments.from_options(given) if given else None
-        except impair.ImpairmentError as e:
-            raise ScriptError(f"sim line: {e}") from None
+        given = {name: options[name] for name in IMPAIRMENTS if options.get(name) is not None}
+        self.impairments = None
+        if given:  # numpy and sox's codecs load only for an impaired line
+            from .impair import ImpairmentError, Impairments
+
+            try:
+                self.impairments = Impairments.from_options(given)
+            except ImpairmentError as e:
+                raise ScriptError(f"sim line: {e}") from None
         self._echo_path = self.impairments is not None and self.impairments.echo_db is not None
         self._echo = None
         wanted = SimpleNamespace(echo=o.canceller, echo_tail=o.echo_tail, echo_delay=o.echo_delay)
@@ -180,11 +185,15 @@ class SimLine(Line):
 
     async def flash(self, seconds: float) -> None:
         """The exchange holds the caller and plays dial tone; a second flash brings the caller back."""
+        from .sim_exchange import dial_tone
+
         self._far = dial_tone() if self._far is None else None
 
     async def dial(self, digits: str) -> bool:
+        from .sim_exchange import far_end, far_end_audio
+
         self.dialled.append(digits)
-        self._far = far_end_audio(*(self.far_ends.pop(0) if self.far_ends else ("no-answer", 0.0)))
+        self._far = far_end_audio(*(far_end(self.far_ends.pop(0)) if self.far_ends else ("no-answer", 0.0)))
         return True
 
     async def write_frame(self, frame: bytes) -> None:
@@ -246,9 +255,11 @@ class SimLine(Line):
         """The caller's audio as the network delivers it: level and codecs (sox, in a thread)."""
         if self.impairments is None or not (self.impairments.codecs or self.impairments.level_db):
             return pcm
+        from .impair import ImpairmentError
+
         try:
             return await asyncio.to_thread(self.impairments.caller, pcm)
-        except impair.ImpairmentError as e:
+        except ImpairmentError as e:
             raise LineError(f"sim line: {e}") from None
 
     def _read_audio(self, path: str) -> bytes:

@@ -12,8 +12,9 @@ USB handset, ``wait_for_call`` returns as soon as the card is there.
     ('USB', 2, True)
 
 A call then runs as ``await line.wait_for_call()`` (re-probes the card until
-it is plugged in, then counts ring bursts), ``await line.answer()`` (relay
-on), ``read_frame``/``write_frame``, ``await line.hangup()`` (relay off).
+it is plugged in, then counts ring bursts), ``await line.answer()`` (opens
+the card, relay on), ``read_frame``/``write_frame``, ``await line.hangup()``
+(relay off, card closed).
 """
 
 from __future__ import annotations
@@ -117,9 +118,10 @@ class SoundLine(Line):
 
     async def wait_for_call(self) -> CallInfo:
         started = time.monotonic()
-        await self.card.reopen(self.probe_interval)
         if self.detector is None:
+            await self.card.reopen(self.probe_interval)
             return CallInfo()
+        await self._until_card_is_there()
         if self._declined:
             await self._until_ringing_stops()
             started = time.monotonic()
@@ -148,6 +150,19 @@ class SoundLine(Line):
         if self.relay is not None:
             self.relay.on()
         self._answered = True
+
+    async def _until_card_is_there(self) -> None:
+        """Between calls the card rests (no audio, no CPU): it is probed, and opened only to answer."""
+        reported = False
+        while True:
+            try:
+                await asyncio.to_thread(check_device, self.device)
+                return
+            except LineError as e:
+                if not reported:
+                    log.warning("%s; waiting for it", e)
+                    reported = True
+            await asyncio.sleep(self.probe_interval)
 
     async def _until_ringing_stops(self) -> None:
         """A declined call (<Reject>) goes on ringing until the caller gives up; let it."""

@@ -24,22 +24,18 @@ audio, pauses, listening, and the call's end.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from contextlib import asynccontextmanager
 
 from drivers.line import CallInfo, Line
 
 from .events import Events
-from .listen.listener import open_listener
 from .numbers import ensure_geodata, geography, region
 from .status import StatusCallbacks
 from .pump import FramePump
 from .recordings.channel import CallRecorder
-from .speak.audio import decode
-from .speak.speaker import Speaker
 from .speak.tts import Synthesizer
-from .stream.callport import CallPort
-from .transfer import Transfer
 from .twiml.channel import DialRequest, Speech
 from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
@@ -62,7 +58,6 @@ class Call:
         self.events = Events(lambda: self.clock.t, [*sinks, line.observe])
         self.pump = FramePump(line, self.emit, on_line_failure=lambda: self._end("box", reason="line failure"))
         self.clock = self.pump.clock
-        self.speaker = Speaker(self.pump.player, self.tts, config, self.emit, self.clock.hold)
         self.info = CallInfo()
         self.status = "ringing"
         self.ended = False
@@ -77,6 +72,12 @@ class Call:
         self.beep, self.record = self.recorder.beep, self.recorder.record
         self.callback, self.transcribe = self.recorder.callback, self.recorder.transcribe
         self.after_hangup = self.recorder.after_hangup
+
+    @functools.cached_property
+    def speaker(self):
+        from .speak.speaker import Speaker  # with numpy: a call that never speaks starts without it
+
+        return Speaker(self.pump.player, self.tts, self.config, self.emit, self.clock.hold)
 
     @property
     def now(self) -> float:
@@ -194,6 +195,8 @@ class Call:
         """A sound file as line PCM, through the cache and within the [media] limits;
         raises FetchError or AudioError."""
         body = await self._audio(url)
+        from .speak.audio import decode
+
         media = self.config["media"]
         with self.clock.hold():  # minutes of mp3 take a while on a Pi
             decoded = await asyncio.to_thread(decode, body, media["max_play_seconds"],
@@ -207,6 +210,8 @@ class Call:
 
     @asynccontextmanager
     async def listen(self, speech: Speech | None):
+        from .listen.listener import open_listener
+
         await self._answer()
         listener = open_listener(speech, self.speech_models, self.config["speech"], self.clock, self.emit)
         self.pump.listener = listener
@@ -239,6 +244,8 @@ class Call:
                 self.emit("warning", message=f"partialResultCallback failed: {e.message}")
 
     async def dial(self, request: DialRequest):
+        from .transfer import Transfer
+
         await self._answer()
         return await Transfer(self.pump, self.emit).run(request)
 
@@ -251,8 +258,10 @@ class Call:
             return "busy" if reason == "busy" else "no-answer"
         return "canceled" if by == "caller" and not self.pump.running else "completed"
 
-    async def port(self) -> CallPort:
-        """The call as a stream session sees it (firmware_app/stream); answers first."""
+    async def port(self):
+        """The call as a stream session sees it (a CallPort of firmware_app/stream); answers first."""
+        from .stream.callport import CallPort
+
         await self._answer()
         return CallPort(self)
 

@@ -28,9 +28,7 @@ from drivers.line import HungUp, Line, LineError
 
 from .clock import Clock
 from .listen.digits import DigitStream
-from .listen.dtmf import DtmfDetector
 from .listen.listener import Listener
-from .listen.progress import HangupTones
 from .speak.player import Player
 from .stream.port import Taps, VoiceQueue
 
@@ -42,7 +40,7 @@ class FramePump:
         self.on_line_failure = on_line_failure
         self.clock = Clock()
         self.player = Player()
-        self.detector = DtmfDetector()
+        self.detector = None            # the DTMF detector, from the answer on
         self.digits = DigitStream()
         self.listener: Listener | None = None
         self.voice = VoiceQueue()       # a stream's audio for the caller, played before the player's
@@ -65,6 +63,9 @@ class FramePump:
     async def start(self) -> None:
         """Answer the line and start pumping; later calls do nothing."""
         if self._task is None:
+            from .listen.dtmf import DtmfDetector  # numpy: a call that is never answered goes without
+
+            self.detector = DtmfDetector()
             await self.line.answer()
             self._task = asyncio.create_task(self._run())
 
@@ -74,6 +75,8 @@ class FramePump:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        from .listen.progress import HangupTones
+
         settle = not self.line.realtime
         tones, silence = self.line.hangup_tones, self.line.hangup_silence
         progress = HangupTones(tones=tones, silence=silence) if tones or silence else None

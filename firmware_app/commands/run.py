@@ -201,7 +201,6 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks,
 
     from drivers import HungUp, LineError
 
-    from ..call import Call
     from ..events import logger
     from ..notify import Progress, notify
 
@@ -221,6 +220,8 @@ async def _serve_line(line, config: dict, shared: dict, counter: Counter, sinks,
                         info = await line.wait_for_call()
                     except HungUp:
                         return
+                    from ..call import Call  # the call's machinery (numpy, the detectors) loads with the first call
+
                     call = Call(line, config, sinks=[*sinks], **shared)
                     call.events.sinks.append(logger(call.sid))
                     log.info("%s call on %s from %s", call.sid[:10], name, info.caller or "unknown")

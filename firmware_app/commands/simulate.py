@@ -52,11 +52,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def caller_voice(tts) -> dict:
     """The simulated caller's makers, for SimLine: the box's own DTMF tones,
-    audio decoder and speech synthesizer."""
-    from ..listen.tones import dtmf_audio
-    from ..speak.audio import decode
+    audio decoder and speech synthesizer (numpy loads when a script first uses them)."""
 
-    return {"tones": dtmf_audio, "decode": lambda data: decode(data).pcm, "tts": tts}
+    def tones(keys: str):
+        from ..listen.tones import dtmf_audio
+
+        return dtmf_audio(keys)
+
+    def decode(data: bytes) -> bytes:
+        from ..speak.audio import decode
+
+        return decode(data).pcm
+
+    return {"tones": tones, "decode": decode, "tts": tts}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -107,13 +115,14 @@ def line_options(args: argparse.Namespace) -> dict:
     """SimLine's impairment and canceller options from ``--impair`` and the single flags (which win)."""
     from urllib.parse import parse_qsl
 
-    from drivers.impair import OPTIONS, ImpairmentError
+    from drivers.constants import IMPAIRMENTS
+    from drivers.line import LineError
 
     given = dict(parse_qsl(args.impair, keep_blank_values=True))
-    unknown = sorted(set(given) - set(OPTIONS))
+    unknown = sorted(set(given) - set(IMPAIRMENTS))
     if unknown:
-        raise ImpairmentError(f"--impair: unknown impairment {unknown[0]!r} (options: {', '.join(OPTIONS)})")
-    given.update({name: getattr(args, f"impair_{name}") for name in OPTIONS
+        raise LineError(f"--impair: unknown impairment {unknown[0]!r} (options: {', '.join(IMPAIRMENTS)})")
+    given.update({name: getattr(args, f"impair_{name}") for name in IMPAIRMENTS
                   if getattr(args, f"impair_{name}") is not None})
     if args.canceller:
         given["canceller"] = args.canceller

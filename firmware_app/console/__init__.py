@@ -57,21 +57,18 @@ class Console:
         self.url = ""
 
     def app(self):
-        import aiohttp_jinja2
-        import jinja2
         from aiohttp import web
 
         from .auth import parse_listen
         from .guard import middleware
-        from .views import BOX, caller_params, routes
+        from .views import BOX, PAGES, Pages, caller_params, routes
 
         host, _ = parse_listen(self.config["console"]["listen"])
         app = web.Application(middlewares=[middleware(self.box.sessions,
                                                       lambda: self.config["console"]["password_hash"], host)],
                               client_max_size=64 * 1024)
         app[BOX] = self.box
-        env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
-        env.globals["caller_params"] = caller_params
+        app[PAGES] = Pages(HERE / "templates", caller_params=caller_params)
         app.router.add_routes(routes)
         app.router.add_static("/static", HERE / "static")
         return app

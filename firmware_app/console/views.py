@@ -9,7 +9,9 @@ answer JSON under /api/.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -22,7 +24,29 @@ from .auth import verify_password
 from .guard import SESSION, wants_json
 
 log = logging.getLogger("ivrbox.console")
+
+
+class Pages:
+    """The console's Jinja2 templates in FOLDER, with GLOBALS. Jinja2 loads with the first
+    page shown, not with the box: a console nobody opens costs it nothing."""
+
+    def __init__(self, folder: Path, **globals):
+        self.folder, self.globals = folder, globals
+
+    @functools.cached_property
+    def env(self):
+        import jinja2
+
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.folder), autoescape=True)
+        env.globals.update(self.globals)
+        return env
+
+    def render(self, template: str, context: dict) -> web.Response:
+        return web.Response(text=self.env.get_template(template).render(context), content_type="text/html")
+
+
 BOX = web.AppKey("box", Box)
+PAGES = web.AppKey("pages", Pages)
 KEEPALIVE_SECONDS = 15.0
 STATUS_SECONDS = 2.0            # how often the dashboard's counters are checked for a change
 MAX_WATCHERS = 100              # live pages open at once (each holds a feed of FEED_SIZE)
@@ -45,15 +69,13 @@ def page_and_api(path: str, template: str):
 
 
 def render(request: web.Request, template: str, result: dict) -> web.Response:
-    import aiohttp_jinja2       # here, not at the top: Jinja2 loads with the console, not with every import of it
-
     session = request[SESSION]
     box = request.app[BOX]
     context = {"data": result, "csrf": session.csrf, "signed_in": session.signed_in,
                "needs_password": bool(box.config["console"]["password_hash"]), "when": when,
                "path": request.path, "message": request.query.get("msg", ""),
                "standard": ",".join(sorted(STANDARD_PARAMS))}
-    return aiohttp_jinja2.render_template(template, request, context)
+    return request.app[PAGES].render(template, context)
 
 
 def caller_params(params: dict) -> dict:

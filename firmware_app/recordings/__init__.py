@@ -15,7 +15,6 @@ import asyncio
 
 from .server import RecordingServer
 from .store import SID, Recording, RecordingStore, StoreError, open_store, recordings_dir
-from .take import Take, beep
 from .transcribe import Job, Transcriber
 
 
@@ -99,5 +98,5 @@ class Recordings:
         return sid if SID.fullmatch(sid) and self.store.get(sid) is not None else None
 
 
-__all__ = ["Job", "Recording", "RecordingServer", "RecordingStore", "Recordings", "StoreError", "Take",
-           "Transcriber", "beep", "deliver_durably", "open_store", "recordings_dir"]
+__all__ = ["Job", "Recording", "RecordingServer", "RecordingStore", "Recordings", "StoreError", "Transcriber",
+           "deliver_durably", "open_store", "recordings_dir"]

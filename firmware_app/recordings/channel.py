@@ -15,8 +15,6 @@ from contextlib import asynccontextmanager
 from ..twiml.channel import RecordingUnavailable, Saved
 from ..twiml.parse import TwimlError
 from ..web.client import FetchError, Request
-from .session import RecordSession
-from .take import BEEP_HZ, BEEP_SECONDS, beep
 from .transcribe import Job
 
 
@@ -36,12 +34,16 @@ class CallRecorder:
     # The channel
 
     async def beep(self) -> None:
+        from .take import BEEP_HZ, BEEP_SECONDS, beep  # numpy and the VAD, with the first recording
+
         self.call.emit("beep", hz=BEEP_HZ, seconds=BEEP_SECONDS)
         await self.call._answer()
         await self.call.pump.player.play(beep())
 
     @asynccontextmanager
     async def record(self):
+        from .session import RecordSession
+
         call = self.call
         if self.recordings is None or self.recordings.problem:
             raise RecordingUnavailable(self.recordings.problem if self.recordings else "no recordings store was set up")

@@ -26,7 +26,6 @@ from typing import AsyncIterator, Callable
 from drivers.constants import RATE
 
 from ..config import defaults
-from .audio import AudioError, decode
 from .cache import PcmCache
 from .ssml import segments
 from .voices import espeak_voice
@@ -62,7 +61,7 @@ class Synthesizer:
             if pcm is None:
                 try:
                     pcm = await self._run(piece, voice)
-                except (OSError, AudioError) as e:
+                except OSError as e:
                     if not failed:
                         warn(f"speech synthesis failed ({e}); playing silence instead")
                     failed = True
@@ -94,4 +93,9 @@ class Synthesizer:
             raise
         if proc.returncode != 0:
             raise OSError(f"{self.command} exited {proc.returncode}: {err.decode(errors='replace').strip()}")
-        return (await asyncio.to_thread(decode, out)).pcm
+        from .audio import AudioError, decode  # numpy loads with the first prompt, not at start-up
+
+        try:
+            return (await asyncio.to_thread(decode, out)).pcm
+        except AudioError as e:
+            raise OSError(f"{self.command} wrote audio that cannot be decoded: {e}") from e

@@ -143,8 +143,10 @@ class Outbox:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            self._migrate()
+            with self._transaction():  # one sync to disk for the whole set-up, not one per statement
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    self.db.execute(statement)
+                self._migrate()
         except (OSError, sqlite3.Error) as e:
             raise OutboxError(f"cannot open the outbox {self.path}: {e}") from None
 
