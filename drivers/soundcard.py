@@ -24,6 +24,7 @@ import pyaudio
 from .constants import FRAME_BYTES, FRAME_SECONDS, RATE
 from .line import LineError
 from .resample import Resampler
+from .thread_state import ThreadState
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ class SoundCard:
         self._pending = b""
         self._heard = b""
         self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
+        self._hear_state, self._play_state = ThreadState(), ThreadState()
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
@@ -241,6 +243,7 @@ class SoundCard:
         log.info("sound device %r open at %d Hz", self.device, rate)
 
     def _hear(self, data, count, time_info, status):
+        self._hear_state.keep()
         heard = self._heard + self.down(np.frombuffer(data, np.int16)).tobytes()
         whole = len(heard) // FRAME_BYTES * FRAME_BYTES
         if whole:
@@ -259,6 +262,7 @@ class SoundCard:
         # the first callback that comes at the card's pace, and after that is
         # let out no faster than real time (two periods of slack), so the
         # queue never hides a deep buffer.
+        self._play_state.keep()
         now = time.monotonic()
         if self._started is None:
             last, self._last_call = self._last_call, now
@@ -341,10 +345,12 @@ class SoundCard:
             while self._out and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
         self._streams, self._pa = [], None
-        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None)
+        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None,
+                                (self._hear_state, self._play_state))
 
     @staticmethod
-    def _release(streams, pa, player=None) -> None:
+    def _release(streams, pa, player=None, states=()) -> None:
+        closed = True
         for stream in streams:
             try:
                 if stream is player and stream.is_active():
@@ -352,7 +358,11 @@ class SoundCard:
                 stream.close()
             except OSError as e:
                 log.debug("closing a failed stream: %s", e)
+                closed = False
         pa.terminate()
+        if closed:  # else a callback thread may still run: its thread state stays
+            for state in states:
+                state.free()
 
     async def reopen(self, interval: float = 1.0) -> None:
         """Open the card, trying every ``interval`` seconds until it is there."""
