@@ -319,3 +319,32 @@ def test_a_finished_free_text_recognizer_is_reused_warm(ko):
     grammar = ko.grammar_stream(8000, WORDS)
     grammar.finish()                        # grammar recognizers are cheap to make: not kept
     assert not ko._idle.get(8000)
+
+
+def test_recognizers_hear_from_half_a_second_before_the_voice_onset():
+    """Before the caller first speaks, what the recognizers would hear is never
+    used, and costs as much as speech: only the last 0.5 s before voice
+    activity starts reaches them, then everything."""
+    from firmware_app.clock import Clock
+    from firmware_app.listen.listener import PREROLL_SECONDS, Listener
+    from firmware_app.listen.vad import VoiceActivity
+
+    class Session:
+        def __init__(self):
+            self.fed, self.events = [], asyncio.Queue()
+
+        def feed(self, frame):
+            self.fed.append(frame)
+
+    audio = [bytes(FRAME)] * 150 + frames(synth("예약")) + [bytes(FRAME)] * 50 + frames(synth("취소"))
+    session = Session()
+    listener = Listener(Clock(), print, session, VoiceActivity(2, hangover_ms=300))
+    onsets = []
+    for n, frame in enumerate(audio):
+        listener.feed(frame)
+        while not listener.queue.empty():
+            if listener.queue.get_nowait().kind == "speech_start":
+                onsets.append(n)
+    preroll = round(PREROLL_SECONDS / 0.02)
+    assert len(onsets) == 2 and onsets[0] > 150
+    assert session.fed == audio[onsets[0] + 1 - preroll:]
