@@ -283,10 +283,11 @@ def test_with_hints_only_the_grammar_recognizer_runs_live(ko):
     assert (live, after) == (1, 2) and text.strip() and text not in WORDS
 
 
-def test_a_finished_free_text_recognizer_is_reused_warm(ko):
+def test_a_finished_free_text_recognizer_is_reused_warm(ko, monkeypatch):
     """A fresh open recognizer composes its graph as it goes (several times the
-    cost); one that has finished goes back to the model for the next stream."""
-    from firmware_app.listen.speech_vosk import IDLE_RECOGNIZERS
+    cost); one that has finished goes back to the model for the next stream,
+    until it has heard RECYCLE_SECONDS of audio (the graph grows with it)."""
+    from firmware_app.listen import speech_vosk
 
     pcm = synth("예약")
 
@@ -295,6 +296,9 @@ def test_a_finished_free_text_recognizer_is_reused_warm(ko):
         for frame in frames(pcm):
             stream.accept(frame)
         return [w.text for w in stream.finish()], time.thread_time() - started
+
+    def pooled():
+        return [r for r, _ in ko._idle.get(8000, [])]
 
     ko._idle.clear()
     first = ko.open_stream(8000)
@@ -310,15 +314,21 @@ def test_a_finished_free_text_recognizer_is_reused_warm(ko):
     abandoned = ko.open_stream(8000)        # closed mid-utterance: still goes back
     abandoned.accept(pcm[: len(pcm) // 2])
     abandoned.close()
-    assert ko.open_stream(8000)._rec is recognizer
-    streams = [ko.open_stream(8000) for _ in range(IDLE_RECOGNIZERS + 2)]
+    assert pooled() == [recognizer]
+    streams = [ko.open_stream(8000) for _ in range(3)]
     for stream in streams:
         stream.finish()
-    assert len(ko._idle[8000]) == IDLE_RECOGNIZERS   # the pool is bounded
-    ko._idle.clear()
+    assert len(pooled()) == speech_vosk.IDLE_RECOGNIZERS    # the pool is bounded
+
+    heard = ko._idle[8000][0][1]
+    monkeypatch.setattr(speech_vosk, "RECYCLE_SECONDS", (heard + len(pcm)) / 16000)
+    kept = ko.open_stream(8000)
+    run(kept)                               # reaches the limit: dropped, not pooled
+    assert not pooled()
+
     grammar = ko.grammar_stream(8000, WORDS)
     grammar.finish()                        # grammar recognizers are cheap to make: not kept
-    assert not ko._idle.get(8000)
+    assert not pooled()
 
 
 def test_recognizers_hear_from_half_a_second_before_the_voice_onset():

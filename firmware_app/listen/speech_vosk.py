@@ -47,8 +47,11 @@ _UNK_TOKENS = ("[unk]", "<UNK>", "<unk>")
 # cost several times what they cost one that has run before (Korean small
 # model, 3 s of speech: 1.3 CPU-s fresh, 0.1 reused). After FinalResult a
 # recognizer starts the next utterance with a new feature pipeline and
-# decoder; only the composed graph is kept.
-IDLE_RECOGNIZERS = 2
+# decoder; only the composed graph is kept. That graph grows with what it
+# has heard (+50 MB over the first minute of speech, then some 10 MB a
+# minute), so one is kept per rate, and dropped after RECYCLE_SECONDS of audio.
+IDLE_RECOGNIZERS = 1
+RECYCLE_SECONDS = 120.0
 
 
 class Vocabulary:
@@ -112,17 +115,20 @@ def _fst_symbols(path: Path) -> list[str]:
 class VoskStream:
     """One recognizer over one stream of 16-bit PCM.
 
-    ``done`` takes the recognizer back when the stream is finished (the
-    model's pool of open recognizers), else it is dropped.
+    ``done(recognizer, bytes_heard)`` takes the recognizer back when the
+    stream is finished (the model's pool of open recognizers), else it is
+    dropped; ``heard`` is what it heard before this stream, in bytes.
     """
 
-    def __init__(self, recognizer, done=None) -> None:
+    def __init__(self, recognizer, done=None, heard: int = 0) -> None:
         self._rec = recognizer
         self._rec.SetWords(True)
         self._done = done
+        self.heard = heard
 
     def accept(self, pcm: bytes) -> bool:
         """Feed audio; True when Vosk detected the end of an utterance."""
+        self.heard += len(pcm)
         return bool(self._rec.AcceptWaveform(pcm))
 
     def partial(self) -> str:
@@ -137,7 +143,7 @@ class VoskStream:
         rec, self._rec = self._rec, None
         words = _words(rec.FinalResult())
         if self._done is not None:
-            self._done(rec)
+            self._done(rec, self.heard)
         return words
 
     def close(self) -> None:
@@ -186,12 +192,12 @@ class VoskModel:
         """A free-text recognizer, warm if an earlier stream left one (see IDLE_RECOGNIZERS)."""
         with self._idle_lock:
             idle = self._idle.get(rate)
-            recognizer = idle.pop() if idle else None
+            recognizer, heard = idle.pop() if idle else (None, 0)
         if recognizer is None:
             from vosk import KaldiRecognizer
 
             recognizer = KaldiRecognizer(self._model, rate)
-        return VoskStream(recognizer, functools.partial(self._give_back, rate))
+        return VoskStream(recognizer, functools.partial(self._give_back, rate), heard)
 
     def warm(self, rate: int = 8000) -> None:
         """Leave one free-text recognizer in the pool that has already run: its
@@ -201,11 +207,11 @@ class VoskModel:
         stream.accept(bytes(rate * 2))
         stream.finish()
 
-    def _give_back(self, rate: int, recognizer) -> None:
+    def _give_back(self, rate: int, recognizer, heard: int) -> None:
         with self._idle_lock:
             idle = self._idle.setdefault(rate, [])
-            if len(idle) < IDLE_RECOGNIZERS:
-                idle.append(recognizer)
+            if len(idle) < IDLE_RECOGNIZERS and heard < RECYCLE_SECONDS * rate * 2:
+                idle.append((recognizer, heard))
 
     def grammar_stream(self, rate: int, phrases: list[str]) -> VoskStream:
         """A recognizer that only hears PHRASES (plus the model's unknown-word token)."""
