@@ -24,6 +24,7 @@ import pyaudio
 from .constants import FRAME_BYTES, FRAME_SECONDS, RATE
 from .line import LineError
 from .resample import Resampler
+from .thread_state import ThreadState
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +161,10 @@ class SoundCard:
 
     PortAudio runs its callbacks on its own thread, ``hear_period`` frames
     (20 ms each) at a time for capture and ``period`` for playback; the
-    capture callback resamples what it hears and hands the whole period's
-    frames to the event loop in one wake-up, and the playback callback
-    resamples and plays what ``write_frame`` queued. Reads
+    capture callback resamples what it hears and queues the period's frames,
+    waking the event loop only when a read is waiting for them (a pump held
+    up by the card's playback finds them when it comes), and the playback
+    callback resamples and plays what ``write_frame`` queued. Reads
     and writes that find a frame (or room) ready return without yielding to
     the loop, so the call's frame pump runs a period's frames in one go.
     The output queue holds at most ``depth`` frames (at least a period), so
@@ -205,12 +207,14 @@ class SoundCard:
         self._loop = asyncio.get_running_loop()
         self._frames: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED_FRAMES)
         self._heard_event = asyncio.Event()
+        self._waiting_heard = False
         self._room = asyncio.Event()
         self._waiting_room = False
         self._out: collections.deque[bytes] = collections.deque()
         self._pending = b""
         self._heard = b""
         self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
+        self._hear_state, self._play_state = ThreadState(), ThreadState()
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
@@ -241,15 +245,17 @@ class SoundCard:
         log.info("sound device %r open at %d Hz", self.device, rate)
 
     def _hear(self, data, count, time_info, status):
+        self._hear_state.keep()
         heard = self._heard + self.down(np.frombuffer(data, np.int16)).tobytes()
         whole = len(heard) // FRAME_BYTES * FRAME_BYTES
-        if whole:
+        # Nobody reads while the line waits for rings: the deque keeps the last second, not all of it.
+        self._frames.extend(heard[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
+        self._heard = heard[whole:]
+        if whole and self._waiting_heard:  # else the reader finds the frames when it comes: no wake-up
             try:
-                self._loop.call_soon_threadsafe(self._deliver, [heard[i:i + FRAME_BYTES]
-                                                                for i in range(0, whole, FRAME_BYTES)])
+                self._loop.call_soon_threadsafe(self._heard_event.set)
             except RuntimeError:  # the event loop closed under a running stream
                 return None, pyaudio.paAbort
-        self._heard = heard[whole:]
         return None, pyaudio.paContinue
 
     def _play(self, data, count, time_info, status):
@@ -259,6 +265,7 @@ class SoundCard:
         # the first callback that comes at the card's pace, and after that is
         # let out no faster than real time (two periods of slack), so the
         # queue never hides a deep buffer.
+        self._play_state.keep()
         now = time.monotonic()
         if self._started is None:
             last, self._last_call = self._last_call, now
@@ -284,11 +291,6 @@ class SoundCard:
             self.starved += (want - len(out)) // 2
         return out[:want].ljust(want, b"\0"), pyaudio.paContinue
 
-    def _deliver(self, frames: list[bytes]) -> None:
-        # Nobody reads while the line waits for rings: the deque keeps the last second, not all of it.
-        self._frames.extend(frames)
-        self._heard_event.set()
-
     def drain(self) -> None:
         """Drop the audio heard so far (before answering, say)."""
         self._frames.clear()
@@ -306,11 +308,16 @@ class SoundCard:
             # cancelled, so a frame arriving with FramePump.stop's cancel
             # swallowed the cancel and the pump ran on after its call.
             self._heard_event.clear()
+            self._waiting_heard = True  # set before the last look: a callback after it wakes us
             try:
                 async with asyncio.timeout(self.stall):
-                    await self._heard_event.wait()
+                    while not self._frames:
+                        await self._heard_event.wait()
+                        self._heard_event.clear()
             except TimeoutError:
                 raise self._gone("delivered no audio") from None
+            finally:
+                self._waiting_heard = False
         return self._frames.popleft()
 
     async def write_frame(self, frame: bytes) -> None:
@@ -341,10 +348,12 @@ class SoundCard:
             while self._out and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
         self._streams, self._pa = [], None
-        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None)
+        await asyncio.to_thread(self._release, streams, pa, streams[-1] if self.output else None,
+                                (self._hear_state, self._play_state))
 
     @staticmethod
-    def _release(streams, pa, player=None) -> None:
+    def _release(streams, pa, player=None, states=()) -> None:
+        closed = True
         for stream in streams:
             try:
                 if stream is player and stream.is_active():
@@ -352,7 +361,11 @@ class SoundCard:
                 stream.close()
             except OSError as e:
                 log.debug("closing a failed stream: %s", e)
+                closed = False
         pa.terminate()
+        if closed:  # else a callback thread may still run: its thread state stays
+            for state in states:
+                state.free()
 
     async def reopen(self, interval: float = 1.0) -> None:
         """Open the card, trying every ``interval`` seconds until it is there."""

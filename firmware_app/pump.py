@@ -92,7 +92,7 @@ class FramePump:
                     self._key(key, "inband")
                 if self.listener is not None:
                     self.listener.feed(frame, self.detector.tone)
-                for tap in self.taps[:]:
+                for tap in self.taps[:] if self.taps else ():
                     if tap.inbound:
                         tap.inbound(frame, self.detector.tone)
                 self.clock.tick()
@@ -101,7 +101,7 @@ class FramePump:
                         await self.listener.settle()
                     await self.clock.settle()
                 out = self.voice.next_frame() or self.player.next_frame()
-                for tap in self.taps[:]:
+                for tap in self.taps[:] if self.taps else ():
                     if tap.outbound:
                         tap.outbound(out)
                 await self.line.write_frame(out)

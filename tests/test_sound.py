@@ -416,7 +416,11 @@ def test_a_reader_or_writer_cancelled_as_the_card_answers_stops(card, caller, si
                 await asyncio.sleep(0)
                 if task.done():  # the card got there first; try again
                     continue
-                sound._deliver([SILENCE]) if side == "read" else sound._room.set()
+                if side == "read":  # what the capture callback does for a waiting reader
+                    sound._frames.append(SILENCE)
+                    sound._heard_event.set()
+                else:
+                    sound._room.set()
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
                 swallowed += not task.cancelled()
@@ -425,3 +429,32 @@ def test_a_reader_or_writer_cancelled_as_the_card_answers_stops(card, caller, si
         return swallowed
 
     assert run(main()) == 0
+
+
+def test_callbacks_keep_one_thread_state_per_stream_and_a_closed_card_frees_them(card, caller):
+    """PyAudio's callbacks enter Python from PortAudio's threads; each keeps one
+    thread state for its stream's life (not one made and freed per callback),
+    and closing the card frees them: calls after calls leave none behind."""
+    from drivers.thread_state import thread_states
+
+    async def frames(line, n=10):  # 200 ms: a few capture and playback callbacks each
+        for _ in range(n):
+            await line.read_frame()
+            await line.write_frame(SILENCE)
+        return line.card._hear_state._state, line.card._play_state._state
+
+    async def one_call():
+        line = open_line(f"sound://{CARD}")
+        async with line:
+            await line.wait_for_call()
+            await line.answer()
+            kept = await frames(line)
+            again = await frames(line)
+            await line.hangup()
+        return kept, again
+
+    before = thread_states()
+    calls = [run(one_call()) for _ in range(3)]
+    assert thread_states() == before
+    for kept, again in calls:
+        assert all(kept) and kept == again

@@ -281,3 +281,80 @@ def test_with_hints_only_the_grammar_recognizer_runs_live(ko):
     assert asyncio.run(run("예약")) == (1, 1, "예약")  # a hint: the open recognizer never ran
     live, after, text = asyncio.run(run("안녕하세요 감사합니다"))
     assert (live, after) == (1, 2) and text.strip() and text not in WORDS
+
+
+def test_a_finished_free_text_recognizer_is_reused_warm(ko, monkeypatch):
+    """A fresh open recognizer composes its graph as it goes (several times the
+    cost); one that has finished goes back to the model for the next stream,
+    until it has heard RECYCLE_SECONDS of audio (the graph grows with it)."""
+    from firmware_app.listen import speech_vosk
+
+    pcm = synth("예약")
+
+    def run(stream):
+        started = time.thread_time()
+        for frame in frames(pcm):
+            stream.accept(frame)
+        return [w.text for w in stream.finish()], time.thread_time() - started
+
+    def pooled():
+        return [r for r, _ in ko._idle.get(8000, [])]
+
+    ko._idle.clear()
+    first = ko.open_stream(8000)
+    recognizer = first._rec
+    fresh_words, fresh_cost = run(first)
+    with pytest.raises(AttributeError):
+        first.accept(bytes(FRAME))          # a finished stream is done with
+    again = ko.open_stream(8000)
+    assert again._rec is recognizer
+    warm_words, warm_cost = run(again)
+    assert warm_words == fresh_words and warm_cost < fresh_cost / 2
+
+    abandoned = ko.open_stream(8000)        # closed mid-utterance: still goes back
+    abandoned.accept(pcm[: len(pcm) // 2])
+    abandoned.close()
+    assert pooled() == [recognizer]
+    streams = [ko.open_stream(8000) for _ in range(3)]
+    for stream in streams:
+        stream.finish()
+    assert len(pooled()) == speech_vosk.IDLE_RECOGNIZERS    # the pool is bounded
+
+    heard = ko._idle[8000][0][1]
+    monkeypatch.setattr(speech_vosk, "RECYCLE_SECONDS", (heard + len(pcm)) / 16000)
+    kept = ko.open_stream(8000)
+    run(kept)                               # reaches the limit: dropped, not pooled
+    assert not pooled()
+
+    grammar = ko.grammar_stream(8000, WORDS)
+    grammar.finish()                        # grammar recognizers are cheap to make: not kept
+    assert not pooled()
+
+
+def test_recognizers_hear_from_half_a_second_before_the_voice_onset():
+    """Before the caller first speaks, what the recognizers would hear is never
+    used, and costs as much as speech: only the last 0.5 s before voice
+    activity starts reaches them, then everything."""
+    from firmware_app.clock import Clock
+    from firmware_app.listen.listener import PREROLL_SECONDS, Listener
+    from firmware_app.listen.vad import VoiceActivity
+
+    class Session:
+        def __init__(self):
+            self.fed, self.events = [], asyncio.Queue()
+
+        def feed(self, frame):
+            self.fed.append(frame)
+
+    audio = [bytes(FRAME)] * 150 + frames(synth("예약")) + [bytes(FRAME)] * 50 + frames(synth("취소"))
+    session = Session()
+    listener = Listener(Clock(), print, session, VoiceActivity(2, hangover_ms=300))
+    onsets = []
+    for n, frame in enumerate(audio):
+        listener.feed(frame)
+        while not listener.queue.empty():
+            if listener.queue.get_nowait().kind == "speech_start":
+                onsets.append(n)
+    preroll = round(PREROLL_SECONDS / 0.02)
+    assert len(onsets) == 2 and onsets[0] > 150
+    assert session.fed == audio[onsets[0] + 1 - preroll:]

@@ -50,6 +50,7 @@ class Stream(Protocol):
     def partial(self) -> str: ...
     def take(self) -> list[Word]: ...             # the utterance that just ended
     def finish(self) -> list[Word]: ...           # the rest; the stream is done
+    def close(self) -> None: ...                  # done without the rest (the engine may reuse it)
 
 
 class Model(Protocol):
@@ -61,6 +62,7 @@ class Model(Protocol):
     def open_stream(self, rate: int) -> Stream: ...
     def grammar_stream(self, rate: int, phrases: list[str]) -> Stream: ...
     def number_words(self) -> list[str]: ...      # for speechModel="numbers_and_commands"
+    # Optional: def warm(self) -> None, run once after loading so the first stream starts cheap.
 
 
 class Engine(Protocol):

@@ -17,10 +17,15 @@ it hears digits only.
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import Callable
+
+from drivers.constants import FRAME_SECONDS
 
 from ..clock import Clock
 from ..twiml.channel import Input, Speech
+
+PREROLL_SECONDS = 0.5  # audio before the first voice onset that still reaches the recognizers
 
 
 class Listener:
@@ -31,6 +36,12 @@ class Listener:
         self.session = session
         self.vad = vad
         self.speech = session is not None
+        # Until voice activity first starts, frames wait in a short ring instead
+        # of going to the recognizers: a gather uses nothing they hear before
+        # speech_start, and they cost as much in silence (a prompt, a caller
+        # thinking) as in speech. The ring gives them the onset webrtcvad
+        # confirms only 60 ms in, and a soft first sound it may miss.
+        self._before_onset = collections.deque(maxlen=round(PREROLL_SECONDS / FRAME_SECONDS))
 
     def digit(self, key: str) -> None:
         self.queue.put_nowait(Input("digit", key))
@@ -41,8 +52,15 @@ class Listener:
             return
         if tone:
             frame = bytes(len(frame))
-        self.session.feed(frame)
         edge = self.vad.feed(frame)
+        if self._before_onset is None:
+            self.session.feed(frame)
+        else:
+            self._before_onset.append(frame)
+            if edge == "start":
+                for held in self._before_onset:
+                    self.session.feed(held)
+                self._before_onset = None
         if edge:
             self.queue.put_nowait(Input(f"speech_{edge}", ago=self.vad.hangover if edge == "end" else 0.0))
         while not self.session.events.empty():

@@ -60,12 +60,16 @@ class SpeechModels:
         for language, path in self.paths.items():
             began = time.perf_counter()
             try:
-                self._loaded[language] = self.engine.load(path, language)
+                model = self.engine.load(path, language)
+                self.load_seconds[language] = time.perf_counter() - began
+                if hasattr(model, "warm"):
+                    model.warm()
+                self._loaded[language] = model
             except ModelError as e:
                 self._failed[language] = str(e)
             except Exception as e:      # noqa: BLE001 - any engine failure is a reason to report
                 self._failed[language] = f"{type(e).__name__}: {e}"
-            self.load_seconds[language] = time.perf_counter() - began
+            self.load_seconds.setdefault(language, time.perf_counter() - began)
         self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -120,6 +120,7 @@ class _Lane:
                 elif self.primary and frames // PARTIAL_EVERY_FRAMES != before // PARTIAL_EVERY_FRAMES:
                     self.session._partial(self.words, stream.partial())
             elif item is _STOP:
+                stream.close()
                 return
             else:
                 kind, future = item
