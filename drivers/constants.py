@@ -26,4 +26,5 @@ DTMF_LOW = (697.0, 770.0, 852.0, 941.0)
 DTMF_HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
 DTMF_KEYS = "123A456B789C*0#D"  # the key of low tone i and high tone j is DTMF_KEYS[4 * i + j]
 
+ECHO_MAX_LAG = 60  # frames (1.2 s): the longest bulk delay the echo canceller looks for
 IMPAIRMENTS = ("echo", "codec", "noise", "level", "clip")  # what drivers.impair does to a simulated line

@@ -48,8 +48,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import ctypes.util
-import functools
 import math
 from dataclasses import dataclass
 
@@ -57,8 +55,8 @@ import numpy as np
 
 from .echo_delay import MAX_LAG, DelayEstimator
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
-from .line import LineError
-from .options import Option
+from .speexdsp import EchoCancellerError, library
+from .options import echo_wanted
 
 SPEEX_ECHO_SET_SAMPLING_RATE = 24
 
@@ -73,26 +71,6 @@ RESIDUE_LEARNING_DB = 9.0  # the same while it learns
 LEARNING_TRUST_DB = 9.0  # ... and the most while it learns
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
 MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
-
-
-class EchoCancellerError(LineError):
-    """libspeexdsp is missing or refused the settings."""
-
-
-@functools.cache
-def _lib() -> ctypes.CDLL:
-    name = ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
-        raise EchoCancellerError("the echo canceller needs libspeexdsp (Debian: libspeexdsp1)") from None
-    lib.speex_echo_state_init.restype = ctypes.c_void_p
-    lib.speex_echo_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
-    lib.speex_echo_state_destroy.argtypes = [ctypes.c_void_p]
-    lib.speex_echo_state_reset.argtypes = [ctypes.c_void_p]
-    lib.speex_echo_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    lib.speex_echo_cancellation.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
-    return lib
 
 
 @dataclass
@@ -141,7 +119,7 @@ class EchoCanceller:
             raise EchoCancellerError(f"echo canceller tail {tail_ms} ms must be within 20-1000 ms")
         if not 0 <= delay_ms <= MAX_LAG * 20:
             raise EchoCancellerError(f"echo canceller delay {delay_ms} ms must be within 0-{MAX_LAG * 20} ms")
-        lib = self._lib = _lib()
+        lib = self._lib = library()
         self._lag = 1 + round(delay_ms / 20)  # heard frame n is cancelled against sent frame n - lag
         self.state = EchoState(tail_ms, delay_ms=(self._lag - 1) * 20)
         self._finder = DelayEstimator()
@@ -279,18 +257,9 @@ class EchoCanceller:
         self.close()
 
 
-#: A line's URL options for its canceller: ``echo=on|off`` (on by default on
-#: 2-wire lines), ``echo_tail`` and ``echo_delay`` in ms.
-OPTIONS = {
-    "echo": Option(str, choices=("on", "off")),
-    "echo_tail": Option(int, 64, least=20),
-    "echo_delay": Option(int, 0, least=0),
-}
-
-
 def from_options(o, two_wire: bool) -> EchoCanceller | None:
-    """The canceller a line's parsed options ask for (``o.echo``, ``o.echo_tail``,
-    ``o.echo_delay``), on by default when the line is ``two_wire``; None when off.
+    """The canceller a line's parsed ECHO_OPTIONS (drivers.options) ask for, on by
+    default when the line is ``two_wire``; None when off.
 
     >>> from types import SimpleNamespace
     >>> from_options(SimpleNamespace(echo=None, echo_tail=64, echo_delay=0), two_wire=False) is None
@@ -298,7 +267,7 @@ def from_options(o, two_wire: bool) -> EchoCanceller | None:
     >>> from_options(SimpleNamespace(echo="on", echo_tail=96, echo_delay=40), two_wire=False).state.tail_ms
     96
     """
-    if o.echo == "off" or (o.echo is None and not two_wire):
+    if not echo_wanted(o, two_wire):
         return None
     return EchoCanceller(tail_ms=o.echo_tail, delay_ms=o.echo_delay)
 
@@ -306,10 +275,10 @@ def from_options(o, two_wire: bool) -> EchoCanceller | None:
 def availability() -> str:
     """Whether this box can cancel echo, for ``ivrbox devices``."""
     try:
-        _lib()
+        library()
     except EchoCancellerError as e:
         return f"unavailable: {e}"
     return "speexdsp MDF + NLP"
 
 
-__all__ = ["OPTIONS", "EchoCanceller", "EchoCancellerError", "EchoState", "availability", "from_options"]
+__all__ = ["EchoCanceller", "EchoCancellerError", "EchoState", "availability", "from_options"]

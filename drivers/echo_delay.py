@@ -33,7 +33,8 @@ import collections
 
 import numpy as np
 
-MAX_LAG = 60  # frames: 1.2 s
+from .constants import ECHO_MAX_LAG as MAX_LAG
+
 WINDOW = 150  # frames of envelope correlated: 3 s
 MIN_WINDOW = 75  # ... at least: the first estimate comes 1.5 s into a call
 EVERY = 25  # frames between estimates

@@ -50,7 +50,7 @@ from .constants import FRAME_BYTES, RATE
 from .line import CallInfo, HungUp, Line, LineError
 from .modem_dial import ModemDialling
 from .modem_protocol import CODECS, caller_fields, choose_codec, parse_cid_line, parse_vsm, shield
-from .options import Option, parse_options
+from .options import ECHO_OPTIONS, Option, parse_options
 from .usb import usb_reset
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ OPTIONS = {
     "keepalive": Option(float, 60.0, least=0),
     "ring_gap": Option(float, 8.0, least=0.1),
     "wedge_after": Option(int, 2, least=1),
-    **echo.OPTIONS,
+    **ECHO_OPTIONS,
 }
 
 

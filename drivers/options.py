@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Callable
 
+from .constants import ECHO_MAX_LAG, FRAME_SECONDS
 from .line import LineError
 
 _WHAT = {int: "an integer", float: "a number"}
@@ -41,11 +42,12 @@ def pin(spec) -> int | str:
 class Option:
     """One option: ``kind`` converts the text (int, float, str, or a parser
     raising ValueError), ``default`` is used when it is not given (None: not
-    set), ``least`` bounds numbers below, ``choices`` lists the allowed values."""
+    set), ``least`` and ``most`` bound numbers, ``choices`` lists the allowed values."""
 
     kind: Callable = str
     default: object = None
     least: float | None = None
+    most: float | None = None
     choices: tuple = ()
 
     def convert(self, line: str, name: str, value):
@@ -61,9 +63,29 @@ class Option:
             raise LineError(f"{line} option {name}={value!r} is not a finite number")
         if self.least is not None and out < self.least:
             raise LineError(f"{line} option {name}={value!r} must be at least {self.least:g}")
+        if self.most is not None and out > self.most:
+            raise LineError(f"{line} option {name}={value!r} must be at most {self.most:g}")
         if self.choices and out not in self.choices:
             raise LineError(f"{line} option {name}={value!r} must be one of {', '.join(self.choices)}")
         return out
+
+
+#: A 2-wire line's URL options for its echo canceller (drivers.echo): ``echo=on|off``
+#: (on by default on 2-wire lines), ``echo_tail`` and ``echo_delay`` in ms.
+ECHO_OPTIONS = {
+    "echo": Option(str, choices=("on", "off")),
+    "echo_tail": Option(int, 64, least=20, most=1000),
+    "echo_delay": Option(int, 0, least=0, most=round(ECHO_MAX_LAG * FRAME_SECONDS * 1000)),
+}
+
+
+def echo_wanted(o, two_wire: bool) -> bool:
+    """Whether parsed ECHO_OPTIONS ask for a canceller: ``echo=on``, or by default on a 2-wire line.
+
+    >>> echo_wanted(SimpleNamespace(echo=None), two_wire=True), echo_wanted(SimpleNamespace(echo="off"), True)
+    (True, False)
+    """
+    return o.echo == "on" or (o.echo is None and two_wire)
 
 
 def parse_options(line: str, given: dict, spec: dict[str, Option]) -> SimpleNamespace:

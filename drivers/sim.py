@@ -43,10 +43,9 @@ import wave
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import echo
 from .constants import DTMF_KEYS, FRAME_BYTES, FRAME_SECONDS, IMPAIRMENTS, RATE, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
-from .options import Option, parse_options
+from .options import ECHO_OPTIONS, Option, echo_wanted, parse_options
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +61,8 @@ OPTIONS = {
     **{name: Option(str) for name in IMPAIRMENTS},
     # drivers.echo: the box's canceller, on by default when there is an echo path
     "canceller": Option(str, choices=("on", "off")),
-    "echo_tail": echo.OPTIONS["echo_tail"],
-    "echo_delay": echo.OPTIONS["echo_delay"],
+    "echo_tail": ECHO_OPTIONS["echo_tail"],
+    "echo_delay": ECHO_OPTIONS["echo_delay"],
 }
 MAKERS = {"dtmf": "a tone maker (tones=)", "say": "a speech synthesizer (tts=)", "wav": "an audio decoder (decode=)"}
 
@@ -148,7 +147,11 @@ class SimLine(Line):
         self._echo_path = self.impairments is not None and self.impairments.echo_db is not None
         self._echo = None
         wanted = SimpleNamespace(echo=o.canceller, echo_tail=o.echo_tail, echo_delay=o.echo_delay)
-        self.canceller = echo.from_options(wanted, two_wire=self._echo_path)
+        self.canceller = None
+        if echo_wanted(wanted, two_wire=self._echo_path):
+            from .echo import from_options
+
+            self.canceller = from_options(wanted, two_wire=True)
         self._wavs = {arg: self._read_audio(arg) for kind, _, arg in self.steps if kind == "wav"}
 
     async def wait_for_call(self) -> CallInfo:

@@ -24,10 +24,10 @@ import logging
 import math
 import time
 
-from . import echo
+from . import speexdsp
 from .constants import FRAME_SECONDS, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
-from .options import Option, parse_options, pin
+from .options import ECHO_OPTIONS, Option, echo_wanted, parse_options, pin
 from .soundcard import SoundCard, check_device
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ OPTIONS = {
     "disconnect": Option(str, choices=("tones", "off")),
     "silence": Option(float, 0, least=0),
     "flash_ms": Option(float, 600.0, least=50),
-    **echo.OPTIONS,
+    **ECHO_OPTIONS,
 }
 
 
@@ -93,7 +93,8 @@ class SoundLine(Line):
         self.pin_factory = pin_factory
         self.relay = self.detector = None
         self._answered = self._declined = False
-        self.canceller = echo.from_options(o, two_wire=o.hook is not None)
+        self.echo = o if echo_wanted(o, two_wire=o.hook is not None) else None
+        self.canceller = None  # made with the first answer: an idle line holds no numpy
 
     async def open(self) -> None:
         from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
@@ -110,6 +111,8 @@ class SoundLine(Line):
         except GPIOZeroError as e:
             await self.close()
             raise LineError(f"FXO pins hook={self.hook_pin} ring={self.ring_pin}: {e}") from e
+        if self.echo is not None:
+            speexdsp.library()  # missing, it stops the line now rather than at the first call
         await asyncio.to_thread(check_device, self.device)
 
     def _ring_edge(self) -> None:
@@ -149,6 +152,10 @@ class SoundLine(Line):
         self._silent_frames = 0
         if self.canceller is not None:
             self.canceller.restart()
+        elif self.echo is not None:
+            from .echo import from_options
+
+            self.canceller = from_options(self.echo, two_wire=True)
         if self.relay is not None:
             self.relay.on()
         self._answered = True

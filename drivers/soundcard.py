@@ -18,12 +18,10 @@ import ctypes.util
 import logging
 import time
 
-import numpy as np
 import pyaudio
 
 from .constants import FRAME_BYTES, FRAME_SECONDS, RATE
 from .line import LineError
-from .resample import Resampler
 from .thread_state import ThreadState
 
 log = logging.getLogger(__name__)
@@ -226,6 +224,8 @@ class SoundCard:
             info = find_device(pa, self.name, self.input, self.output)
             rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
                                                  info["defaultSampleRate"])
+            from .resample import Resampler  # numpy: an idle line only probes its card
+
             self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
             common = dict(rate=rate, channels=1, format=pyaudio.paInt16)
             if self.input:
@@ -246,7 +246,7 @@ class SoundCard:
 
     def _hear(self, data, count, time_info, status):
         self._hear_state.keep()
-        heard = self._heard + self.down(np.frombuffer(data, np.int16)).tobytes()
+        heard = self._heard + self.down.pcm(data)
         whole = len(heard) // FRAME_BYTES * FRAME_BYTES
         # Nobody reads while the line waits for rings: the deque keeps the last second, not all of it.
         self._frames.extend(heard[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
@@ -280,7 +280,7 @@ class SoundCard:
             frames = []
             while self._out and len(out) + FRAME_BYTES * len(frames) * self._play_rate // RATE < want:
                 frames.append(self._out.popleft())
-            out += self.up(np.frombuffer(b"".join(frames), np.int16)).tobytes()
+            out += self.up.pcm(b"".join(frames))
             if self._waiting_room:
                 try:
                     self._loop.call_soon_threadsafe(self._room.set)

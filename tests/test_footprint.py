@@ -1,0 +1,75 @@
+"""What the box loads before it needs it: start-up time and idle memory.
+
+A call that never answers, and a box waiting for rings, must not import the
+call's numeric machinery (numpy, the detectors), the speech engines, the
+audio decoders or the console's templates. Their cost is measured in
+``python -m bench cpu``; this guards which modules load, which does not
+depend on the machine's speed.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.pulse import Caller, fake_card, unique
+from bench.twiml_server import TwimlServer
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("numpy", "vosk", "miniaudio", "soxr", "webrtcvad", "jinja2", "lameenc", "pkg_resources")
+
+
+def imported(stderr: str) -> set[str]:
+    """Top-level packages named in ``-X importtime`` output."""
+    names = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+def test_simulating_an_unanswered_call_loads_no_heavy_module():
+    with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
+        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "firmware_app", "simulate",
+                              server.url("/start")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert '"event": "hangup"' in run.stdout
+    names = imported(run.stderr)
+    assert "aiohttp" in names  # the check sees what loads
+    assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+def test_a_spoken_prompt_loads_numpy_when_it_is_needed():
+    with TwimlServer({"/start": "<Response><Say>Hello</Say></Response>"}) as server:
+        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "firmware_app", "simulate",
+                              server.url("/start")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert '"event": "say"' in run.stdout
+    assert "numpy" in imported(run.stderr)
+
+
+def test_a_box_waiting_for_rings_loads_no_heavy_module_and_keeps_its_card_closed():
+    with fake_card(unique("ivrtest_idle")) as card, tempfile.TemporaryDirectory() as tmp:
+        caller = Caller(card)
+        config = Path(tmp) / "config.toml"
+        config.write_text(f'[server]\nurl = "http://127.0.0.1:9/start"\n'
+                          f'[line]\nurl = "sound://{card.name}?hook=GPIO17&ring=GPIO27"\n'
+                          f'[console]\nlisten = "127.0.0.1:0"\n')
+        env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock")
+        proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "firmware_app", "run",
+                                 "--config", str(config)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(4.0)
+            assert proc.poll() is None
+            recording = subprocess.run(["pactl", "list", "source-outputs"], capture_output=True, text=True).stdout
+        finally:
+            proc.terminate()
+            stderr = proc.communicate(timeout=10)[1]
+            caller.stop()
+    assert f'application.process.id = "{proc.pid}"' not in recording
+    names = imported(stderr)
+    assert "gpiozero" in names and "aiohttp" in names
+    assert not names & set(HEAVY), sorted(names & set(HEAVY))
