@@ -13,9 +13,13 @@ second of that window; wake-ups are the main thread's context switches
 code at ``BASE`` (unpacked with ``git archive``, run by the same Python),
 so both columns are measured in the same run on the same machine.
 
-Idle RSS is the box waiting for rings on the same line (an FXO ring pin on
-gpiozero's mock pins), with and without the Korean Vosk model configured.
-Start-up is ``ivrbox simulate`` on a one-verb flow, best of several runs.
+Idle is the box waiting for rings on the same line (an FXO ring pin on
+gpiozero's mock pins), with and without the Korean Vosk model configured:
+its RSS, and its CPU over 10 s. Start-up is ``ivrbox simulate`` on a
+one-verb flow, best of several runs; its peer, measured in the same run, is
+the least any aiohttp client can take: a Python that imports asyncio and
+aiohttp and makes the same POST. Both trees are byte-compiled first, as an
+installed box is.
 """
 
 from __future__ import annotations
@@ -71,12 +75,19 @@ def korean_model() -> str:
 def source_tree(commit: str | None):
     """ROOT itself, or the code at ``commit`` unpacked in a temporary directory."""
     if commit is None:
+        compiled(ROOT)
         yield ROOT
         return
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        compiled(Path(tmp))
         yield Path(tmp)
+
+
+def compiled(tree: Path) -> None:
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "firmware_app", "drivers"], cwd=tree, check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def write_config(path: Path, url: str, line: str, model: bool) -> None:
@@ -143,8 +154,8 @@ def call_cost(tree: Path, gather: str, said: str | None, options: str = "") -> d
     return {"cpu": (cpu1 - cpu0) / seconds, "wakeups": (switches1 - switches0) / seconds, "rss": rss}
 
 
-def idle_rss(tree: Path, model: bool) -> float:
-    """RSS (MB) of a box waiting for rings on a sound line, once settled."""
+def idle(tree: Path, model: bool) -> tuple[float, float]:
+    """RSS (MB) and CPU-s per s of a box waiting for rings on a sound line, once settled."""
     from bench.pulse import Caller, fake_card, unique
 
     with fake_card(unique("ivrbench_idle")) as card, tempfile.TemporaryDirectory() as tmp:
@@ -161,22 +172,33 @@ def idle_rss(tree: Path, model: bool) -> float:
                     now = status(proc.pid, "VmRSS")
                     same, last = (same + 1 if now == last else 0), now
             wait_until(lambda: True, 0, proc)
-            return status(proc.pid, "VmRSS") / 1024
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(10.0)
+            cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
+            return status(proc.pid, "VmRSS") / 1024, cpu
         finally:
             proc.terminate()
             proc.wait(10)
             caller.stop()
 
 
-def simulate_startup(tree: Path, runs: int = 7) -> float:
-    """Best wall time of ``ivrbox simulate`` of a one-<Hangup/> document from a local server, in seconds."""
+AIOHTTP_POST = """
+import asyncio, sys, aiohttp
+async def main():
+    async with aiohttp.ClientSession() as session, session.post(sys.argv[1], data={"CallSid": "CA1"}) as r:
+        await r.read()
+asyncio.run(main())
+"""
+
+
+def startup(command: list[str], tree: Path, runs: int = 7) -> float:
+    """Best wall time of COMMAND + [URL of a one-<Hangup/> document on a local server], in seconds."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     best = float("inf")
     with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
         for _ in range(runs):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "firmware_app", "simulate", server.url("/start")], cwd=tree,
-                           env=env, check=True, capture_output=True)
+            subprocess.run([*command, server.url("/start")], cwd=tree, env=env, check=True, capture_output=True)
             best = min(best, time.perf_counter() - start)
     return best
 
@@ -187,9 +209,10 @@ def main() -> None:
     for label, commit in (("before", BASE), ("after", None)):
         with source_tree(commit) as tree:
             rows[label] = {kind: call_cost(tree, *call) for kind, call in CALLS.items()}
-            rows[label]["idle"] = idle_rss(tree, model=False)
-            rows[label]["idle+model"] = idle_rss(tree, model=True)
-            rows[label]["startup"] = simulate_startup(tree)
+            rows[label]["idle"], rows[label]["idle cpu"] = idle(tree, model=False)
+            rows[label]["idle+model"], _ = idle(tree, model=True)
+            rows[label]["startup"] = startup([sys.executable, "-m", "firmware_app", "simulate"], tree)
+    floor = startup([sys.executable, "-c", AIOHTTP_POST], ROOT)
     print(f"\n{'live call, 48 kHz sound line':<34}{'before':>16}{'after':>16}{'ratio':>8}")
     for kind in CALLS:
         b, a = rows["before"][kind], rows["after"][kind]
@@ -198,7 +221,8 @@ def main() -> None:
         print(f"{'  main-thread wake-ups per s':<34}{b['wakeups']:>16.0f}{a['wakeups']:>16.0f}"
               f"{a['wakeups'] / b['wakeups']:>8.2f}")
         print(f"{'  RSS in call, MB':<34}{b['rss']:>16.1f}{a['rss']:>16.1f}{a['rss'] / b['rss']:>8.2f}")
-    for key, label in (("idle", "idle RSS, no model, MB"), ("idle+model", "idle RSS, Korean model, MB"),
-                       ("startup", "ivrbox simulate start-up, s")):
+    for key, label in (("idle", "idle RSS, no model, MB"), ("idle cpu", "idle CPU-s per s, no model"),
+                       ("idle+model", "idle RSS, Korean model, MB"), ("startup", "ivrbox simulate start-up, s")):
         b, a = rows["before"][key], rows["after"][key]
-        print(f"{label:<34}{b:>16.3f}{a:>16.3f}{a / b:>8.2f}")
+        print(f"{label:<34}{b:>16.3f}{a:>16.3f}{a / b if b else float('nan'):>8.2f}")
+    print(f"{'  peer: asyncio+aiohttp, one POST':<34}{floor:>32.3f}")
