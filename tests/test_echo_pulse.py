@@ -131,7 +131,9 @@ def test_over_the_echo_a_callers_keys_barge_in():
     said = of(events, "say")[0]["t"]
     cut = of(events, "interrupted")
     assert cut and cut[0]["verb"] == "Say", events
-    assert 4 < cut[0]["t"] - said < 5.5  # the card and PulseAudio take a few hundred ms each way
+    # played 4 s after the say event, wall clock; the call's clock may run up to
+    # the card's capture backlog (100-200 ms) behind it when the event is sent
+    assert 3.7 < cut[0]["t"] - said < 5.5, events
     assert params["/digits"]["Digits"] == "5"
 
 
@@ -151,5 +153,5 @@ def test_over_the_echo_a_callers_speech_barges_in():
     said = of(events, "say")[0]["t"]
     cut = of(events, "interrupted")
     assert cut and cut[0]["verb"] == "Say", events
-    assert 5 < cut[0]["t"] - said < 6.5, events
+    assert 4.7 < cut[0]["t"] - said < 6.5, events
     assert params["/digits"]["SpeechResult"] == "예약", params
