@@ -188,6 +188,8 @@ class ModemLine(ModemDialling, Line):
             self.at.stream_wanted = False
             await self.command("ATH0", ok=("OK", "ERROR"))
             raise
+        if self.canceller is not None:
+            self.canceller.restart()  # the frame counts start again with the stream
         self._in_call = True
         log.info("answered: full-duplex %s audio at %d Hz", self.offer.codec, RATE)
 
