@@ -98,6 +98,7 @@ def main() -> None:
 
     from bench.pulse import LoopbackEcho, fake_card, unique
     from drivers import open_line
+    from drivers.echo import from_options
 
     pcm = np.concatenate([prompt(TEXT, "ko"), np.zeros(RATE // 2, np.int16)]).tobytes()
     print(f"fake 48 kHz card, module-loopback hybrid 10 dB 20 ms, line options {OPTIONS}; "
@@ -110,7 +111,7 @@ def main() -> None:
             path = LoopbackEcho(card, "10dB,20ms")
             try:
                 line = open_line(f"sound://{card.name}?hook=GPIO17&{OPTIONS}", pin_factory=MockFactory())
-                tap = line.canceller = Tap(line.canceller)
+                tap = line.canceller = Tap(from_options(line.echo, two_wire=True))  # as its answer makes it
                 asyncio.run(_call(line, pcm, SECONDS))
             finally:
                 path.stop()

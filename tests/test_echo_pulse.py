@@ -118,22 +118,26 @@ def test_without_the_canceller_the_echo_cuts_the_prompt_and_leaks_keys(silent_of
     assert params["/after"]["Digits"] or params["/end"]["Digits"], params
 
 
-def test_over_the_echo_a_callers_keys_barge_in():
-    from bench.pulse import tone
-
-    key = tone(770, 1336, seconds=0.1, volume=0.5)  # '5'
-
+def barge_in(seconds: float, sound: bytes):
+    """A call whose caller plays SOUND SECONDS after the prompt starts: (when the prompt was cut, or None; params)."""
     def caller(event, path):
         if event["event"] == "say":
-            path.play(bytes(4 * 8000 * 2) + key)
+            path.play(bytes(round(seconds * 8000) * 2) + sound)
 
     events, params, _ = call(CANCELLER, caller)
     said = of(events, "say")[0]["t"]
     cut = of(events, "interrupted")
     assert cut and cut[0]["verb"] == "Say", events
+    return cut[0]["t"] - said, params
+
+
+def test_over_the_echo_a_callers_keys_barge_in():
+    from bench.pulse import tone
+
+    at, params = barge_in(4.0, tone(770, 1336, seconds=0.1, volume=0.5))  # '5'
     # played 4 s after the say event, wall clock; the call's clock may run up to
     # the card's capture backlog (100-200 ms) behind it when the event is sent
-    assert 3.7 < cut[0]["t"] - said < 5.5, events
+    assert 3.7 < at < 5.5
     assert params["/digits"]["Digits"] == "5"
 
 
@@ -143,15 +147,6 @@ def test_over_the_echo_a_callers_speech_barges_in():
     # clearly louder than the echo, which leaves too little of a word for Vosk.
     from bench.echo_corpus import prompt
 
-    words = prompt("예약", "ko").tobytes()  # espeak-ng, as the simulator's say@ko-KR: step
-
-    def caller(event, path):
-        if event["event"] == "say":
-            path.play(bytes(5 * 8000 * 2) + words)
-
-    events, params, _ = call(CANCELLER, caller)
-    said = of(events, "say")[0]["t"]
-    cut = of(events, "interrupted")
-    assert cut and cut[0]["verb"] == "Say", events
-    assert 4.7 < cut[0]["t"] - said < 6.5, events
+    at, params = barge_in(5.0, prompt("예약", "ko").tobytes())  # espeak-ng, as the simulator's say@ko-KR: step
+    assert 4.7 < at < 6.5
     assert params["/digits"]["SpeechResult"] == "예약", params

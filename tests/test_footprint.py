@@ -30,24 +30,26 @@ def imported(stderr: str) -> set[str]:
     return names
 
 
-def test_simulating_an_unanswered_call_loads_no_heavy_module():
-    with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
+def simulate(twiml: str) -> tuple[str, set[str]]:
+    """``ivrbox simulate`` of TWIML: its events, and the packages it imported."""
+    with TwimlServer({"/start": f"<Response>{twiml}</Response>"}) as server:
         run = subprocess.run([sys.executable, "-X", "importtime", "-m", "firmware_app", "simulate",
                               server.url("/start")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert '"event": "hangup"' in run.stdout
-    names = imported(run.stderr)
+    return run.stdout, imported(run.stderr)
+
+
+def test_simulating_an_unanswered_call_loads_no_heavy_module():
+    events, names = simulate("<Hangup/>")
+    assert '"event": "hangup"' in events
     assert "aiohttp" in names  # the check sees what loads
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
 
 
 def test_a_spoken_prompt_loads_numpy_when_it_is_needed():
-    with TwimlServer({"/start": "<Response><Say>Hello</Say></Response>"}) as server:
-        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "firmware_app", "simulate",
-                              server.url("/start")], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert '"event": "say"' in run.stdout
-    assert "numpy" in imported(run.stderr)
+    events, names = simulate("<Say>Hello</Say>")
+    assert '"event": "say"' in events
+    assert "numpy" in names
 
 
 def test_a_box_waiting_for_rings_loads_no_heavy_module_and_keeps_its_card_closed():
