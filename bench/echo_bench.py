@@ -138,7 +138,7 @@ def barge_ins(call: Call, starts: list[int]) -> int:
 
 
 def digits(pcm: np.ndarray) -> str:
-    from firmware_app.listen.audiofile import frames
+    from firmware_app.speak.audio import frames
     from firmware_app.listen.dtmf import DtmfDetector
 
     det = DtmfDetector()
