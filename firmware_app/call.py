@@ -31,11 +31,13 @@ from contextlib import asynccontextmanager
 from drivers.line import CallInfo, Line
 
 from .events import Events
+from .listen.listener import open_listener
 from .numbers import ensure_geodata, geography, region
 from .status import StatusCallbacks
 from .pump import FramePump
 from .recordings.channel import CallRecorder
 from .speak.tts import Synthesizer
+from .stream.callport import CallPort
 from .twiml.channel import DialRequest, Speech
 from .twiml.interpreter import Interpreter
 from .twiml.parse import parse
@@ -210,8 +212,6 @@ class Call:
 
     @asynccontextmanager
     async def listen(self, speech: Speech | None):
-        from .listen.listener import open_listener
-
         await self._answer()
         listener = open_listener(speech, self.speech_models, self.config["speech"], self.clock, self.emit)
         self.pump.listener = listener
@@ -258,10 +258,8 @@ class Call:
             return "busy" if reason == "busy" else "no-answer"
         return "canceled" if by == "caller" and not self.pump.running else "completed"
 
-    async def port(self):
-        """The call as a stream session sees it (a CallPort of firmware_app/stream); answers first."""
-        from .stream.callport import CallPort
-
+    async def port(self) -> CallPort:
+        """The call as a stream session sees it (firmware_app/stream); answers first."""
         await self._answer()
         return CallPort(self)
 
