@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import logging
 import math
 from dataclasses import dataclass
 
@@ -57,6 +58,8 @@ from .echo_delay import MAX_LAG, DelayEstimator
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
 from .speexdsp import EchoCancellerError, library
 from .options import echo_wanted
+
+log = logging.getLogger(__name__)
 
 SPEEX_ECHO_SET_SAMPLING_RATE = 24
 
@@ -226,6 +229,7 @@ class EchoCanceller:
         self.state.erle_db = None
         self.state.delay_ms = (self._lag - 1) * 20
         self.state.moves += 1
+        log.info("echo canceller: echo found %d ms back at heard frame %d; tail moved there", lag * 20, self._heard_count)
 
     def restart(self) -> None:
         """The line's streams start again (a new call on a card opened for it):

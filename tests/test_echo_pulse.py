@@ -15,6 +15,7 @@ finds the delay itself if it lies elsewhere.
 """
 
 import asyncio
+import logging
 import threading
 
 import pytest
@@ -28,8 +29,9 @@ CANCELLER = "rate=48000&echo_delay=100"
 
 
 ROUTES = {
-    # the model loads meanwhile: the daemon answers before it is ready
-    "/start": "<Response><Pause length='5'/><Redirect>/speech</Redirect></Response>",
+    # the model loads meanwhile (4-5 s here): the daemon answers before it is ready, and
+    # loading it can hold up the card's threads long enough for an underrun
+    "/start": "<Response><Pause length='9'/><Redirect>/speech</Redirect></Response>",
     "/speech": gather("/digits", PROMPT, input="speech dtmf", speechTimeout="auto", hints="예약, 네, 아니요"),
     # <Play digits> as a gather's prompt: its echo would be the caller's keys
     "/digits": gather("/after", '<Play digits="1234#"/>', input="dtmf", numDigits="4"),
@@ -59,11 +61,21 @@ def call(options: str, caller=None):
             if caller:
                 caller(event, path)
 
+        class Log(logging.Handler):  # the canceller's moves and state, for a failure's message
+            def emit(self, record):
+                events.append({"event": "log", "message": record.getMessage()})
+
+        echo_log = logging.getLogger("drivers")
+        handler, level = Log(), echo_log.level
+        echo_log.addHandler(handler)
+        echo_log.setLevel(logging.INFO)
         result = {}
         daemon = threading.Thread(
             target=lambda: result.setdefault("calls", asyncio.run(serve(config, calls=1, line=line, sinks=[sink]))))
         daemon.start()
         daemon.join(90)
+        echo_log.removeHandler(handler)
+        echo_log.setLevel(level)
         path.stop()
         requests = {r.path: r.params for r in server.requests}
     assert not daemon.is_alive() and result["calls"] == 1
@@ -86,7 +98,7 @@ def silent_off():
 
 def test_a_silent_callers_prompt_is_not_cut_by_its_echo(silent_on):
     events, params, line = silent_on
-    assert not of(events, "interrupted"), events
+    assert not of(events, "interrupted"), (line.canceller.state, events)
     first = of(events, "gather")[0]
     assert first["input"] == "none" and first["speech_result"] == "", events
     assert params["/digits"].get("SpeechResult", "") == "" and params["/digits"]["Digits"] == ""
@@ -94,8 +106,8 @@ def test_a_silent_callers_prompt_is_not_cut_by_its_echo(silent_on):
 
 
 def test_play_digits_echo_never_arrives_as_keys(silent_on):
-    events, params, _ = silent_on
-    assert [g["input"] for g in of(events, "gather")] == ["none", "none", "none"], events
+    events, params, line = silent_on
+    assert [g["input"] for g in of(events, "gather")] == ["none", "none", "none"], (line.canceller.state, events)
     assert params["/after"]["Digits"] == "" and params["/end"]["Digits"] == ""
 
 
