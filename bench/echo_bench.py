@@ -137,6 +137,20 @@ def barge_ins(call: Call, starts: list[int]) -> int:
     return cut
 
 
+def with_underruns(talk: np.ndarray, starts: list[int], path: Impairments) -> Call:
+    """TALK over PATH with 5-40 ms of silence played in the middle of each prompt
+    that the canceller is not told of: a card's underrun on a loaded machine."""
+    rng = np.random.default_rng(7)
+    pieces, last = [], 0
+    for a, b in zip(starts, [*starts[1:], len(talk)]):
+        middle = (a + b) // 2
+        pieces += [talk[last:middle], np.zeros(int(rng.integers(40, 321)), np.int16)]
+        last = middle
+    played = np.concatenate([*pieces, talk[last:]])[: len(talk)]
+    call = run_call(played, None, path, None)
+    return Call(talk, call.near, call.echo, call.heard, call.clean, call.seconds)
+
+
 def digits(pcm: np.ndarray) -> str:
     from firmware_app.speak.audio import frames
     from firmware_app.listen.dtmf import DtmfDetector
@@ -176,6 +190,7 @@ def main() -> None:
             "change": run_call(far2, None, path, None, change=(seconds, Impairments(echo_db=6, echo_ms=5))),
             "digits": run_call(play_digits("1234567890*#ABCD"), None, path, None),
             "talk": run_call(talk, None, path, None),
+            "underruns": with_underruns(talk, starts, path),
         }
         quiet = run_call(np.zeros(len(near), np.int16), near, Impairments(), None)
         header = f"  {'':34}" + "".join(f"{n:>17}" for n in names)
@@ -202,6 +217,7 @@ def main() -> None:
                 "path change: back to 25 dB in": _fmt(time_to(change, 25, seconds), " s"),
                 "<Play digits> echo heard as keys": echo_digits or "none",
                 "prompts cut by their echo": f"{barge_ins(talk_call, starts)} of {len(said)}",
+                "... with an underrun in each": f"{barge_ins(cancelled(runs['underruns'], cancel), starts)} of {len(said)}",
                 "CPU s per call-second": f"{(conv.seconds / (len(far2) / RATE)):.4f}",
             }
             for label, cell in cells.items():
@@ -210,6 +226,7 @@ def main() -> None:
             print(f"  {label:34}" + "".join(f"{c[:16]:>17}" for c in cells))
     print(f"\nprompts cut: {len(said)} prompts one after another ({len(talk) / RATE / 60:.1f} min) with a silent caller,"
           " from an unconverged start; one that voice activity (webrtcvad, as a gather) starts in is a false barge-in."
+          "\nan underrun: 5-40 ms of silence the card played in mid-prompt, which the canceller is not told of."
           "\ndrivers.echo's adaptive filter alone is the speexdsp column; frames its NLP mutes count as > 90 dB."
           "\nspandsp: Debian's 0.0.6 (it prints two debug lines per sample); WebRTC: AEC3 from PyPI pywebrtc-audio."
           "\nCPU: Python process time for drivers.echo, speexdsp (ctypes) and WebRTC, the C loop's for spandsp.")

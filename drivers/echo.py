@@ -25,7 +25,16 @@ mutes only what is 23 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
 speech for speech, so a muted frame is silence). A caller talking over a
 prompt is louder than that and passes whole. After a change of echo path
-the filter alone learns it again. speexdsp's own residual echo suppressor
+the filter alone learns it again.
+
+A card that misses its deadline on a loaded machine plays silence that
+nobody counts (an underrun), and the echo comes back a little later than
+the filter has learnt: the filter then adds an echo that is not there and
+makes what the line heard louder, which a caller talking over the prompt
+cannot make it do. A frame it made louder goes on as heard, through an NLP
+that counts on nothing taken off it; and once the filter has done that two
+frames running (or once by 2 dB), the NLP trusts it only as it cancels
+again. speexdsp's own residual echo suppressor
 is left out: it works only with its noise suppressor on, and adds 20 ms.
 
 The line calls ``playback`` with every frame it sends (and with silence
@@ -72,6 +81,11 @@ NLP_TRUST_DB = 20.0  # the most ERLE the NLP counts on: on a new sound the filte
 RESIDUE_DB = 12.0  # the least the filter takes off an echo it has learnt, even on a new sound
 RESIDUE_LEARNING_DB = 9.0  # the same while it learns
 LEARNING_TRUST_DB = 9.0  # ... and the most while it learns
+# A caller talking over the echo may make the filter's output up to about 1 dB louder than
+# its input, in a frame or so: a filter that has lost the path does more, and for longer.
+WORSE_DB = 1.0  # the filter made two frames running this much louder: it has lost the path
+WORSE_ONCE_DB = 2.0  # ... or one frame this much
+AS_HEARD_DB = 1.5  # a frame it made this much louder goes on as heard
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
 MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
 
@@ -81,14 +95,16 @@ class EchoState:
     """What to log: ``erle_db`` is the linear filter's echo return loss
     enhancement over about the last second in which only the box spoke
     (``None`` before any), ``muted`` the frames the NLP has muted,
-    ``delay_ms`` the bulk delay before the tail and ``moves`` how often the
-    canceller followed the echo to a new one."""
+    ``delay_ms`` the bulk delay before the tail, ``moves`` how often the
+    canceller followed the echo to a new one, and ``lost`` how often the
+    filter lost the path it had learnt (an underrun)."""
 
     tail_ms: int
     delay_ms: int = 0
     moves: int = 0
     frames: int = 0
     muted: int = 0
+    lost: int = 0
     erle_db: float | None = None
 
     @property
@@ -99,7 +115,8 @@ class EchoState:
         erle = "-" if self.erle_db is None else f"{self.erle_db:.1f} dB"
         return (
             f"echo canceller: delay {self.delay_ms} ms (moved {self.moves}x), tail {self.tail_ms} ms, ERLE {erle}, "
-            f"{'converged' if self.converged else 'learning'}, {self.muted} of {self.frames} frames muted"
+            f"{'converged' if self.converged else 'learning'}, {self.muted} of {self.frames} frames muted, "
+            f"lost the path {self.lost}x"
         )
 
 
@@ -142,6 +159,8 @@ class EchoCanceller:
         self._out = ctypes.create_string_buffer(FRAME_BYTES)
         self._far_active = (DBM0_PEAK * 10 ** (FAR_ACTIVE_DBM0 / 20)) ** 2 / 2 * FRAME_SAMPLES
         self._power_in = self._power_out = 0.0
+        self._worse = 0  # frames running that the filter made louder
+        self._placed = False  # the filter has cancelled the echo where its tail is: the echo lies there
 
     def playback(self, frame: bytes) -> None:
         """A frame the box sends to the line."""
@@ -175,8 +194,8 @@ class EchoCanceller:
         x = np.frombuffer(far, "<i2").astype(np.float32)
         self._far_powers.append(float(x.dot(x)))
         far_power = max(self._far_powers)
-        if self._learnt < NLP_TRUST_DB and self._history_powers:
-            # Until the filter has learnt the path, the echo may lie anywhere the delay can move it to.
+        if not self._placed and self._history_powers:
+            # Until the filter has cancelled the echo, it may lie anywhere the delay can move it to.
             far_power = max(far_power, max(self._history_powers))
         if far_power < self._far_active:
             self._over = False
@@ -190,15 +209,21 @@ class EchoCanceller:
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
         if not self._nlp:
             return out.raw
+        if self._placed and self._learnt > 0.0 and self._lost(heard_power, clean_power, echo_max):
+            self._distrust()
         # The best ERLE so far, up to 20 dB: a caller under the echo level drags
         # the running estimate down, but not the filter.
         self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
+        self._placed = self._placed or self._learnt >= NLP_TRUST_DB
         least = RESIDUE_DB if self._learnt >= NLP_TRUST_DB else RESIDUE_LEARNING_DB
         residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-least / 10)
         # While it learns, its ERLE is an average: on a sound it has not met it may take
         # almost nothing off, so the NLP counts on no more than half of what it must learn.
         learning = self._learnt < NLP_TRUST_DB
         trust = min(self._learnt, LEARNING_TRUST_DB) if learning else self._learnt
+        cleaned = out.raw
+        if clean_power > heard_power * 10 ** (AS_HEARD_DB / 10):  # and the NLP counts on nothing taken off
+            cleaned, clean_power, trust = heard, heard_power, 0.0
         bound = echo_max * 10 ** ((NLP_MARGIN_DB - trust) / 10)
         # A lone frame of residue just over the bound is enough for webrtcvad, whose own
         # hangover makes speech of it: near-end speech that is not clearly louder must last.
@@ -211,12 +236,33 @@ class EchoCanceller:
         if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1
             return SILENCE
-        return out.raw
+        return cleaned
 
     def _far_frame(self, count: int) -> bytes:
         """Sent frame number ``count``, or silence if it is not (or no longer) kept."""
         index = count - (self._sent_count - len(self._sent))
         return self._sent[index] if 0 <= index < len(self._sent) else SILENCE
+
+    def _lost(self, heard_power: float, clean_power: float, echo_max: float) -> bool:
+        """Whether the filter has lost the echo path it had learnt: the card played
+        silence nobody counted (an underrun), or the echo moved by less than a frame.
+        It then adds an echo that is not there, and makes what the line heard louder
+        while only the box talks. A caller talking under the echo cannot make it do
+        that for long: it takes the echo off, and what is left is the caller."""
+        if heard_power > echo_max or max(heard_power, clean_power) < self._far_active:
+            return False
+        self._worse = self._worse + 1 if clean_power > heard_power * 10 ** (WORSE_DB / 10) else 0
+        return self._worse >= 2 or clean_power > heard_power * 10 ** (WORSE_ONCE_DB / 10)
+
+    def _distrust(self) -> None:
+        """The NLP counts on the filter again once it cancels again. The echo is
+        still looked for about the tail only: an echo moved further is the delay
+        finder's to follow."""
+        self._power_in = self._power_out = 0.0
+        self._worse = 0
+        self._learnt = 0.0
+        self.state.erle_db = None
+        self.state.lost += 1
 
     def _follow(self, lag: int) -> None:
         """Move the tail to an echo found ``lag`` frames back, one frame inside it."""
@@ -226,6 +272,7 @@ class EchoCanceller:
         self._lib.speex_echo_state_reset(self._echo)
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
+        self._placed = False
         self.state.erle_db = None
         self.state.delay_ms = (self._lag - 1) * 20
         self.state.moves += 1
@@ -243,6 +290,7 @@ class EchoCanceller:
         self._history_powers.clear()
         self._power_in = self._power_out = 0.0
         self._learnt = 0.0
+        self._placed = False
         self.state.erle_db = None
 
     def reset(self) -> None:
