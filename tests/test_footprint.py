@@ -39,11 +39,27 @@ def simulate(twiml: str) -> tuple[str, set[str]]:
     return run.stdout, imported(run.stderr)
 
 
+# importlib.import_module, as the command line loads its subcommand, does not show in -X importtime
+LOADED_AT_EXIT = ("import atexit, sys; atexit.register(lambda: print(*sorted(sys.modules), file=sys.stderr)); "
+                  "from firmware_app.cli import main; sys.exit(main())")
+
+
 def test_simulating_an_unanswered_call_loads_no_heavy_module():
     events, names = simulate("<Hangup/>")
     assert '"event": "hangup"' in events
     assert "aiohttp" in names  # the check sees what loads
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+def test_simulate_loads_no_other_command_and_no_web_server_until_it_records():
+    with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
+        run = subprocess.run([sys.executable, "-c", LOADED_AT_EXIT, "simulate", server.url("/start")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and '"event": "hangup"' in run.stdout, run.stderr[-2000:]
+    names = set(run.stderr.split())
+    commands = {name for name in names if name.startswith("firmware_app.commands.")}
+    assert commands == {"firmware_app.commands.simulate"}, commands
+    assert "aiohttp.client" in names and "aiohttp.web" not in names
 
 
 def test_a_spoken_prompt_loads_numpy_when_it_is_needed():

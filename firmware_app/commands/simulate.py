@@ -95,8 +95,7 @@ def main(args: argparse.Namespace) -> int:
     async def simulate() -> None:
         models = speech_models(config, wait=True)
         fetcher = build_fetcher(config)
-        recordings = Recordings(config, fetcher, models)
-        await recordings.start()
+        recordings = Recordings(config, fetcher, models)  # serving from the first <Record>
         call = Call(line, config, fetcher=fetcher, tts=tts, speech_models=models, sinks=[json_printer(sys.stdout)],
                     recordings=recordings)
         recordings.warn = lambda message: call.emit("warning", message=message)

@@ -3,7 +3,8 @@
 ``Recordings`` bundles the store (WAV files and SQLite under the state
 directory), the HTTP server that makes RecordingUrl work, and the background
 transcriber. The daemon and ``ivrbox simulate`` start one with
-``Recordings(config, fetcher, speech_models)`` and ``await start()``;
+``Recordings(config, fetcher, speech_models)`` and ``await start()`` (the
+simulator with its first ``<Record>``);
 ``url(sid)`` is a recording's RecordingUrl
 (``http://127.0.0.1:PORT/2010-04-01/Accounts/AC…/Recordings/RE…``), and
 ``await stop()`` waits for the transcriptions in progress.
@@ -61,9 +62,12 @@ class Recordings:
         await deliver_durably(self.fetcher, request, self._warn)
 
     async def start(self) -> str:
-        """Start serving; a port that cannot be had makes recording unavailable, with the reason."""
+        """Start serving (once); a port that cannot be had makes recording unavailable,
+        with the reason. The daemon starts at once, the simulator with the first <Record>."""
         if self.problem:
             return ""
+        if self.server.started:
+            return self.server.base
         try:
             return await self.server.start()
         except OSError as e:

@@ -45,6 +45,8 @@ class CallRecorder:
         from .session import RecordSession
 
         call = self.call
+        if self.recordings is not None:
+            await self.recordings.start()
         if self.recordings is None or self.recordings.problem:
             raise RecordingUnavailable(self.recordings.problem if self.recordings else "no recordings store was set up")
         await call._answer()

@@ -21,11 +21,12 @@ import asyncio
 import hmac
 import time
 import wave
-from typing import Iterator
-
-from aiohttp import BasicAuth, web
+from typing import TYPE_CHECKING, Iterator
 
 from .store import SID, RATE, RecordingStore, StoreError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 API = "/2010-04-01/Accounts/{account}"
 MP3_KBPS = 16
@@ -51,6 +52,7 @@ def mp3_chunks(path) -> Iterator[bytes]:
 def routes(store: RecordingStore, *, account_sid: str, auth_token: str = "",
            http_auth: bool = False) -> list[web.RouteDef]:
     """The recording and transcription routes, for any aiohttp Application."""
+    from aiohttp import BasicAuth, web  # with the first recording served: a call that records none goes without
 
     def check(request: web.Request) -> None:
         if request.match_info["account"] != account_sid:
@@ -131,13 +133,20 @@ class RecordingServer:
         self.account_sid = account_sid
         self.host, self.port = host, port
         self.public_url = public_url.rstrip("/")
-        self.app = web.Application()
-        self.app.add_routes(routes(store, account_sid=account_sid, auth_token=auth_token, http_auth=http_auth))
+        self._routes = dict(account_sid=account_sid, auth_token=auth_token, http_auth=http_auth)
         self._runner: web.AppRunner | None = None
         self.base = ""
 
+    @property
+    def started(self) -> bool:
+        return self._runner is not None
+
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        from aiohttp import web
+
+        app = web.Application()
+        app.add_routes(routes(self.store, **self._routes))
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
