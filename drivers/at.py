@@ -94,6 +94,7 @@ class ATChannel:
         self._loop = asyncio.get_running_loop()
         self.failed = None
         self.unsolicited, self.frames = asyncio.Queue(), asyncio.Queue()
+        self.dropped = 0  # frames heard that the reader, a second behind, never got
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modem-write")
         await self._open_port()
@@ -275,6 +276,7 @@ class ATChannel:
     def _put_frame(self, frame: bytes) -> None:
         if self.frames.qsize() >= MAX_QUEUED_FRAMES:
             self.frames.get_nowait()
+            self.dropped += 1  # the echo canceller counts them
         self.frames.put_nowait(frame)
 
     def _port_failed(self, error: Exception) -> None:

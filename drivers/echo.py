@@ -38,8 +38,9 @@ again. speexdsp's own residual echo suppressor
 is left out: it works only with its noise suppressor on, and adds 20 ms.
 
 The line calls ``playback`` with every frame it sends (and with silence
-for each frame its card played for want of one) and ``capture`` with every
-frame it hears. Frames are counted in each direction, and heard frame ``n``
+for each frame its card played for want of one), ``capture`` with every
+frame it hears, and ``skip`` with the number of frames it heard but dropped
+unread. Frames are counted in each direction, and heard frame ``n``
 is cancelled against sent frame ``n - lag``: so the pairing does not depend
 on how reads and writes interleave, and only a real change of the echo
 path moves it. Keep one canceller per line for the line's life, and call
@@ -159,6 +160,7 @@ class EchoCanceller:
         self._out = ctypes.create_string_buffer(FRAME_BYTES)
         self._far_active = (DBM0_PEAK * 10 ** (FAR_ACTIVE_DBM0 / 20)) ** 2 / 2 * FRAME_SAMPLES
         self._power_in = self._power_out = 0.0
+        self._since_in = self._since_out = 0.0  # the same since the NLP last stopped trusting the filter
         self._worse = 0  # frames running that the filter made louder
         self._placed = False  # the filter has cancelled the echo where its tail is: the echo lies there
 
@@ -207,13 +209,16 @@ class EchoCanceller:
             self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
             self._power_out += ERLE_SMOOTHING * (clean_power - self._power_out)
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
+            self._since_in += ERLE_SMOOTHING * (heard_power - self._since_in)
+            self._since_out += ERLE_SMOOTHING * (clean_power - self._since_out)
         if not self._nlp:
             return out.raw
         if self._placed and self._learnt > 0.0 and self._lost(heard_power, clean_power, echo_max):
             self._distrust()
         # The best ERLE so far, up to 20 dB: a caller under the echo level drags
         # the running estimate down, but not the filter.
-        self._learnt = min(max(self._learnt, self.state.erle_db or 0.0), NLP_TRUST_DB)
+        since = 10 * math.log10(max(self._since_in, 1.0) / max(self._since_out, 1.0))
+        self._learnt = min(max(self._learnt, since), NLP_TRUST_DB)
         self._placed = self._placed or self._learnt >= NLP_TRUST_DB
         least = RESIDUE_DB if self._learnt >= NLP_TRUST_DB else RESIDUE_LEARNING_DB
         residue = heard_power <= echo_max and clean_power <= heard_power * 10 ** (-least / 10)
@@ -238,6 +243,15 @@ class EchoCanceller:
             return SILENCE
         return cleaned
 
+    def skip(self, frames: int) -> None:
+        """The line dropped FRAMES heard frames unread (its reader fell behind):
+        count them, so that the frames after them still meet their echo."""
+        for _ in range(frames):
+            x = np.frombuffer(self._far_frame(self._heard_count - self._lag), "<i2").astype(np.float32)
+            self._far_powers.append(float(x.dot(x)))
+            self._heard_count += 1
+            self._finder.heard(0.0)
+
     def _far_frame(self, count: int) -> bytes:
         """Sent frame number ``count``, or silence if it is not (or no longer) kept."""
         index = count - (self._sent_count - len(self._sent))
@@ -258,10 +272,9 @@ class EchoCanceller:
         """The NLP counts on the filter again once it cancels again. The echo is
         still looked for about the tail only: an echo moved further is the delay
         finder's to follow."""
-        self._power_in = self._power_out = 0.0
+        self._since_in = self._since_out = 0.0
         self._worse = 0
         self._learnt = 0.0
-        self.state.erle_db = None
         self.state.lost += 1
 
     def _follow(self, lag: int) -> None:
@@ -270,7 +283,7 @@ class EchoCanceller:
             return
         self._lag = max(lag - 1, 1)
         self._lib.speex_echo_state_reset(self._echo)
-        self._power_in = self._power_out = 0.0
+        self._power_in = self._power_out = self._since_in = self._since_out = 0.0
         self._learnt = 0.0
         self._placed = False
         self.state.erle_db = None
@@ -288,7 +301,7 @@ class EchoCanceller:
         self._finder = DelayEstimator()
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._history_powers.clear()
-        self._power_in = self._power_out = 0.0
+        self._power_in = self._power_out = self._since_in = self._since_out = 0.0
         self._learnt = 0.0
         self._placed = False
         self.state.erle_db = None

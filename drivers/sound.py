@@ -148,8 +148,9 @@ class SoundLine(Line):
 
     async def answer(self) -> None:
         await self.card.open()
+        # The card's timeline for the canceller starts here, in both directions.
         self.card.drain()
-        self._silent_frames = 0
+        self._silent_frames, self._dropped_frames = self._starved_frames(), self.card.dropped
         if self.canceller is not None:
             self.canceller.restart()
         elif self.echo is not None:
@@ -203,19 +204,27 @@ class SoundLine(Line):
         if not self._answered:
             raise HungUp("the line is on hook")
         frame = await self.card.read_frame()
-        return frame if self.canceller is None else self.canceller.capture(frame)
+        if self.canceller is None:
+            return frame
+        if self.card.dropped > self._dropped_frames:
+            self.canceller.skip(self.card.dropped - self._dropped_frames)
+            self._dropped_frames = self.card.dropped
+        return self.canceller.capture(frame)
 
     async def write_frame(self, frame: bytes) -> None:
         if not self._answered:
             raise HungUp("the line is on hook")
         if self.canceller is not None:
             # The card's own silence, where it had nothing to play, is part of what the line hears back.
-            starved = int(self.card.starved / (self.card.rate * FRAME_SECONDS))
+            starved = self._starved_frames()
             for _ in range(starved - self._silent_frames):
                 self.canceller.playback(SILENCE)
             self._silent_frames = max(starved, self._silent_frames)
             self.canceller.playback(frame)
         await self.card.write_frame(frame)
+
+    def _starved_frames(self) -> int:
+        return int(self.card.starved / (self.card.rate * FRAME_SECONDS))
 
     async def close(self) -> None:
         await self.hangup()

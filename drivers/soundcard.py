@@ -212,6 +212,7 @@ class SoundCard:
         self._pending = b""
         self._heard = b""
         self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
+        self.dropped = 0  # frames heard but dropped unread, the reader a second behind (the same)
         self._hear_state, self._play_state = ThreadState(), ThreadState()
         await asyncio.to_thread(self._open)
 
@@ -249,6 +250,7 @@ class SoundCard:
         heard = self._heard + self.down.pcm(data)
         whole = len(heard) // FRAME_BYTES * FRAME_BYTES
         # Nobody reads while the line waits for rings: the deque keeps the last second, not all of it.
+        self.dropped += max(len(self._frames) + whole // FRAME_BYTES - MAX_QUEUED_FRAMES, 0)
         self._frames.extend(heard[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
         self._heard = heard[whole:]
         if whole and self._waiting_heard:  # else the reader finds the frames when it comes: no wake-up

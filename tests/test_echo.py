@@ -224,6 +224,38 @@ def test_the_pairing_holds_however_reads_and_writes_interleave():
     assert 10 * np.log10(np.sum(near[last] ** 2) / np.sum(out[last] ** 2)) > 25
 
 
+def test_heard_frames_the_line_dropped_unread_keep_the_echo_in_place():
+    """A reader a second behind loses the oldest frames heard (the card keeps one
+    second): the frames after them are later than their count says, by more than
+    any echo delay, unless the line tells the canceller how many it lost."""
+    far = np.concatenate([FAR, FAR])
+    path = Impairments(echo_db=10, echo_ms=140)
+    heard, pending = [], np.zeros(FRAME_SAMPLES)
+    for i in range(0, len(far) // FRAME_SAMPLES * FRAME_SAMPLES, FRAME_SAMPLES):
+        heard.append(path.line(bytes(FRAME_BYTES), pending))
+        pending = path.echo(far[i : i + FRAME_SAMPLES].tobytes())
+    lost = range(50, 85)  # 0.7 s of frames dropped, a second into the call
+
+    def erle_at_the_end(told: bool) -> float:
+        ec = EchoCanceller(tail_ms=64, delay_ms=100, nlp=False)
+        near, out = [], []
+        for n, frame in enumerate(heard):
+            if n in lost:
+                if told and n == lost[-1]:
+                    ec.skip(len(lost))
+            else:
+                near.append(frame)
+                out.append(ec.capture(frame))
+            ec.playback(far[n * FRAME_SAMPLES : (n + 1) * FRAME_SAMPLES].tobytes())
+        last = slice(-250, None)  # 5 s
+        x = np.frombuffer(b"".join(near[last]), "<i2").astype(float)
+        y = np.frombuffer(b"".join(out[last]), "<i2").astype(float)
+        return 10 * np.log10(np.sum(x**2) / max(np.sum(y**2), 1.0))
+
+    assert erle_at_the_end(told=True) > 25
+    assert erle_at_the_end(told=False) < 3
+
+
 def test_a_new_call_counts_afresh_and_the_nlp_waits_for_the_filter():
     ec = EchoCanceller(tail_ms=64, nlp=False)
     run_call(FAR, None, Impairments(echo_db=10, echo_ms=20), ec)

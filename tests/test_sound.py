@@ -346,6 +346,26 @@ def test_audio_heard_while_nobody_reads_is_capped_at_a_second(card, caller):
     assert len(frame) == FRAME_BYTES
 
 
+def test_frames_dropped_unread_in_a_call_are_counted_for_the_echo_canceller(card, caller):
+    """A call whose reader falls a second behind loses the oldest frames; the
+    canceller is told, so its count of frames heard keeps to the card's time."""
+    async def main():
+        async with open_line(f"sound://{CARD}?echo=on") as line:
+            await line.wait_for_call()
+            await line.answer()
+            at_answer = line.card.dropped
+            await line.read_frame()
+            await asyncio.sleep(1.6)
+            await line.read_frame()
+            counted, dropped = line.canceller._heard_count, line.card.dropped - at_answer
+            await line.hangup()
+        return counted, dropped
+
+    counted, dropped = run(main())
+    assert 20 <= dropped <= 40  # 1.6 s of 20 ms frames, less the 50 the card keeps
+    assert counted == 2 + dropped  # the two read, and those lost between them
+
+
 def test_a_declined_call_is_let_ring_out_not_answered_again(card, caller, pins):
     """After <Reject> the box hangs up without answering; the same caller's
     ring bursts go on and must not make a new call."""
