@@ -25,7 +25,8 @@ mutes only what is 23 dB or more under the box's own voice, which is the
 residue the filter leaves (webrtcvad takes even a -60 dBm0 residue of
 speech for speech, so a muted frame is silence). A caller talking over a
 prompt is louder than that and passes whole. After a change of echo path
-the filter alone learns it again.
+the filter alone learns it again. speexdsp's own residual echo suppressor
+is left out: it works only with its noise suppressor on, and adds 20 ms.
 
 A card that misses its deadline on a loaded machine plays silence that
 nobody counts (an underrun), and the echo comes back a little later than
@@ -34,8 +35,7 @@ makes what the line heard louder, which a caller talking over the prompt
 cannot make it do. A frame it made louder goes on as heard, through an NLP
 that counts on nothing taken off it; and once the filter has done that two
 frames running (or once by 2 dB), the NLP trusts it only as it cancels
-again. speexdsp's own residual echo suppressor
-is left out: it works only with its noise suppressor on, and adds 20 ms.
+again.
 
 The line calls ``playback`` with every frame it sends (and with silence
 for each frame its card played for want of one), ``capture`` with every
@@ -215,8 +215,8 @@ class EchoCanceller:
             return out.raw
         if self._placed and self._learnt > 0.0 and self._lost(heard_power, clean_power, echo_max):
             self._distrust()
-        # The best ERLE so far, up to 20 dB: a caller under the echo level drags
-        # the running estimate down, but not the filter.
+        # The best ERLE since the NLP last stopped trusting the filter, up to 20 dB: a
+        # caller under the echo level drags the running estimate down, but not the filter.
         since = 10 * math.log10(max(self._since_in, 1.0) / max(self._since_out, 1.0))
         self._learnt = min(max(self._learnt, since), NLP_TRUST_DB)
         self._placed = self._placed or self._learnt >= NLP_TRUST_DB
@@ -304,6 +304,7 @@ class EchoCanceller:
         self._power_in = self._power_out = self._since_in = self._since_out = 0.0
         self._learnt = 0.0
         self._placed = False
+        self._worse = 0
         self.state.erle_db = None
 
     def reset(self) -> None:
