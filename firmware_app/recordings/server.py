@@ -52,7 +52,7 @@ def mp3_chunks(path) -> Iterator[bytes]:
 def routes(store: RecordingStore, *, account_sid: str, auth_token: str = "",
            http_auth: bool = False) -> list[web.RouteDef]:
     """The recording and transcription routes, for any aiohttp Application."""
-    from aiohttp import BasicAuth, web  # with the first recording served: a call that records none goes without
+    from aiohttp import BasicAuth, web  # with the server: the simulator starts it with its first <Record>
 
     def check(request: web.Request) -> None:
         if request.match_info["account"] != account_sid:
