@@ -76,6 +76,9 @@ def test_conversation_relay_on_the_sound_line():
     with AgentServer(routes) as server, fake_card(unique("ivrtest_relay")) as card:
         def act(caller):
             wait_for(lambda: server.connections and server.connections[0].of("setup"))
+            # the daemon answers while its model loads and warms (4-5 s here, longer on a busy
+            # machine): speech before that is not transcribed, as on a box just started
+            wait_for(lambda: not any(t.name == "speech-models" for t in threading.enumerate()), 60)
             time.sleep(2.5)                                   # past the greeting
             caller.play(said)
             wait_for(lambda: any(m["type"] == "text" for _, m in server.connections[0].sent))
