@@ -39,8 +39,8 @@ again.
 
 The line calls ``playback`` with every frame it sends (and with silence
 for each frame its card played for want of one), ``capture`` with every
-frame it hears, and ``skip`` with the number of frames it heard but dropped
-unread. Frames are counted in each direction, and heard frame ``n``
+frame it hears (and with its running count of frames heard but dropped
+unread, its reader having fallen behind). Frames are counted in each direction, and heard frame ``n``
 is cancelled against sent frame ``n - lag``: so the pairing does not depend
 on how reads and writes interleave, and only a real change of the echo
 path moves it. Keep one canceller per line for the line's life, and call
@@ -163,6 +163,7 @@ class EchoCanceller:
         self._since_in = self._since_out = 0.0  # the same since the NLP last stopped trusting the filter
         self._worse = 0  # frames running that the filter made louder
         self._placed = False  # the filter has cancelled the echo where its tail is: the echo lies there
+        self._dropped = 0  # the line's count of heard frames dropped unread, so far
 
     def playback(self, frame: bytes) -> None:
         """A frame the box sends to the line."""
@@ -176,12 +177,18 @@ class EchoCanceller:
         self._finder.sent(power)
         self._history_powers.append(power)
 
-    def capture(self, frame: bytes) -> bytes:
-        """A frame the line hears; returns it with the box's echo taken out."""
+    def capture(self, frame: bytes, dropped: int = 0) -> bytes:
+        """A frame the line hears; returns it with the box's echo taken out.
+        ``dropped`` is how many heard frames the line has dropped unread so far
+        (counted from ``restart``'s): they are counted too, so that the frames
+        after them still meet their echo."""
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes, got {len(frame)}")
         if self._echo is None:
             raise EchoCancellerError("the echo canceller is closed")
+        if dropped > self._dropped:
+            self._skip(dropped - self._dropped)
+            self._dropped = dropped
         far = self._far_frame(self._heard_count - self._lag)
         self._heard_count += 1
         heard = bytes(frame)
@@ -243,9 +250,7 @@ class EchoCanceller:
             return SILENCE
         return cleaned
 
-    def skip(self, frames: int) -> None:
-        """The line dropped FRAMES heard frames unread (its reader fell behind):
-        count them, so that the frames after them still meet their echo."""
+    def _skip(self, frames: int) -> None:
         for _ in range(frames):
             x = np.frombuffer(self._far_frame(self._heard_count - self._lag), "<i2").astype(np.float32)
             self._far_powers.append(float(x.dot(x)))
@@ -291,11 +296,12 @@ class EchoCanceller:
         self.state.moves += 1
         log.info("echo canceller: echo found %d ms back at heard frame %d; tail moved there", lag * 20, self._heard_count)
 
-    def restart(self) -> None:
+    def restart(self, dropped: int = 0) -> None:
         """The line's streams start again (a new call on a card opened for it):
-        count sent and heard frames from here. The filter keeps the path it
-        learnt, but the NLP trusts it only once it cancels again: the card's
-        round trip may have moved."""
+        count sent and heard frames from here, and heard frames dropped from
+        ``dropped`` on. The filter keeps the path it learnt, but the NLP trusts
+        it only once it cancels again: the card's round trip may have moved."""
+        self._dropped = dropped
         self._sent.clear()
         self._sent_count = self._heard_count = 0
         self._finder = DelayEstimator()

@@ -189,8 +189,7 @@ class ModemLine(ModemDialling, Line):
             await self.command("ATH0", ok=("OK", "ERROR"))
             raise
         if self.canceller is not None:
-            self.canceller.restart()  # the frame counts start again with the stream
-            self._dropped_frames = self.at.dropped
+            self.canceller.restart(dropped=self.at.dropped)  # the frame counts start again with the stream
         self._in_call = True
         log.info("answered: full-duplex %s audio at %d Hz", self.offer.codec, RATE)
 
@@ -237,12 +236,7 @@ class ModemLine(ModemDialling, Line):
         if isinstance(item, Exception):
             frames.put_nowait(item)
             raise item
-        if self.canceller is None:
-            return item
-        if self.at.dropped > self._dropped_frames:
-            self.canceller.skip(self.at.dropped - self._dropped_frames)
-            self._dropped_frames = self.at.dropped
-        return self.canceller.capture(item)
+        return item if self.canceller is None else self.canceller.capture(item, dropped=self.at.dropped)
 
     async def write_frame(self, frame: bytes) -> None:
         if len(frame) != FRAME_BYTES:

@@ -150,13 +150,13 @@ class SoundLine(Line):
         await self.card.open()
         # The card's timeline for the canceller starts here, in both directions.
         self.card.drain()
-        self._silent_frames, self._dropped_frames = self._starved_frames(), self.card.dropped
-        if self.canceller is not None:
-            self.canceller.restart()
-        elif self.echo is not None:
+        self._silent_frames = self._starved_frames()
+        if self.canceller is None and self.echo is not None:
             from .echo import from_options
 
             self.canceller = from_options(self.echo, two_wire=True)
+        if self.canceller is not None:
+            self.canceller.restart(dropped=self.card.dropped)
         if self.relay is not None:
             self.relay.on()
         self._answered = True
@@ -204,12 +204,7 @@ class SoundLine(Line):
         if not self._answered:
             raise HungUp("the line is on hook")
         frame = await self.card.read_frame()
-        if self.canceller is None:
-            return frame
-        if self.card.dropped > self._dropped_frames:
-            self.canceller.skip(self.card.dropped - self._dropped_frames)
-            self._dropped_frames = self.card.dropped
-        return self.canceller.capture(frame)
+        return frame if self.canceller is None else self.canceller.capture(frame, dropped=self.card.dropped)
 
     async def write_frame(self, frame: bytes) -> None:
         if not self._answered:
