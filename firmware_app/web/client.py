@@ -129,12 +129,13 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"))
 
 
-def browser_url(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
-    """The URL as a browser sends it: no fragment, no credentials (returned as Basic auth),
-    an IDNA host, a percent-encoded path and query. Raises ValueError when it cannot be built.
+def browser_url(url: str) -> tuple[str, str | None]:
+    """The URL as a browser sends it: no fragment, no credentials (returned as a
+    Basic ``Authorization`` header), an IDNA host, a percent-encoded path and
+    query. Raises ValueError when it cannot be built.
 
-    >>> browser_url("http://ann:pw@bücher.example/menü/a b?x=ä#top")[0]
-    'http://xn--bcher-kva.example/men%C3%BC/a%20b?x=%C3%A4'
+    >>> browser_url("http://ann:pw@bücher.example/menü/a b?x=ä#top")
+    ('http://xn--bcher-kva.example/men%C3%BC/a%20b?x=%C3%A4', 'Basic YW5uOnB3')
     >>> browser_url("http://[::1]:8080/ivr")[0]
     'http://[::1]:8080/ivr'
     """
@@ -162,7 +163,7 @@ def browser_url(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
     if parts.username is not None:
         from urllib.parse import unquote
 
-        auth = aiohttp.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+        auth = aiohttp.encode_basic_auth(unquote(parts.username), unquote(parts.password or ""))
     return urlunsplit((parts.scheme, netloc, path, query, "")), auth
 
 
@@ -232,6 +233,8 @@ class HttpClient:
         except ValueError as e:
             raise FetchError(11100, f"invalid URL {redact(url)!r}: {e}", url) from None
         headers = {"User-Agent": f"ivrbox/{__version__} (TwilioProxy/1.1)", "Accept": "*/*", **req.headers}
+        if auth:
+            headers["Authorization"] = auth
         body = None
         if method == "POST":
             body = urlencode(params).encode()
@@ -244,7 +247,7 @@ class HttpClient:
         cookies = req.jar.filter_cookies(address) if req.jar is not None else None
         host = urlsplit(target).hostname
         try:
-            async with self._open().request(method, address, data=body, headers=headers, auth=auth,
+            async with self._open().request(method, address, data=body, headers=headers,
                                             cookies=cookies, allow_redirects=False) as resp:
                 progress["status"] = resp.status
                 if req.jar is not None:
