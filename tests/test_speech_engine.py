@@ -75,3 +75,50 @@ def test_engines_and_the_session_meet_only_in_engine_py(module):
     assert "engine" in imports(module)
     assert not imports(module) & {"session", "speech_vosk"} - {module}
     assert imports("engine") == set()
+
+
+class SlowBrokenEngine:
+    """An engine whose model loads until ``fail`` is set, then fails."""
+
+    name = "slow"
+
+    def __init__(self):
+        import threading
+
+        self.fail = threading.Event()
+
+    def load(self, path, language):
+        self.fail.wait(30)
+        raise ModelError(f"{path} is corrupt")
+
+
+def test_speech_kept_for_a_model_that_then_fails_is_no_speech_with_a_warning():
+    import asyncio
+
+    from firmware_app.clock import Clock
+    from firmware_app.listen.listener import open_listener
+    from firmware_app.listen.models import SpeechModels
+    from firmware_app.twiml.channel import Speech
+
+    engine = SlowBrokenEngine()
+    models = SpeechModels({"ko-KR": "/models/ko"}, engine)
+    models.start()
+
+    async def gather():
+        warnings = []
+        listener = open_listener(Speech("ko-KR", [], "default", False), models,
+                                 {"vad_aggressiveness": 2, "vad_hangover_ms": 300}, Clock(),
+                                 lambda event, **f: warnings.append(f["message"]))
+        for _ in range(50):
+            listener.feed(bytes(320))
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, engine.fail.set)
+        result = await listener.speech_result()
+        return result, warnings, models.loading("ko-KR")
+
+    result, warnings, loading = asyncio.run(gather())
+    assert result == ("", 0.0)
+    assert not loading
+    assert "the speech model for 'ko-KR' is still loading: the caller's speech is kept" in warnings[0]
+    assert warnings[1] == ("speech recognition failed: the speech model for 'ko-KR' failed to load: "
+                           "/models/ko is corrupt; treating it as no speech")

@@ -189,3 +189,49 @@ def test_speech_onset_cuts_off_the_prompt(tmp_path):
     onset = said + 1.0  # the caller starts speaking 1 s into the prompt
     assert 0.0 < cut[0]["t"] - onset < 0.3
     assert params["SpeechResult"] == "예약"
+
+
+def test_speech_said_while_the_model_loads_is_recognised_once_it_has(tmp_path):
+    """The first call after boot: the daemon answers while its model loads
+    (speech_models without waiting, as ``ivrbox run`` does). The simulated call
+    runs in virtual time, so the caller has finished speaking long before the
+    model is there; the gather's result still carries what was said."""
+    from drivers.sim import SimLine
+    from firmware_app.call import Call
+    from firmware_app.commands.simulate import caller_voice
+    from firmware_app.config import load
+    from firmware_app.listen import speech_models
+    from firmware_app.speak.tts import Synthesizer
+    from firmware_app.web import build_fetcher
+
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(f'[speech.models]\n"ko-KR" = "{KO_MODEL}"\n[cache]\ndir = "{tmp_path / "cache"}"\n'
+                           f'[outbox]\npath = "{tmp_path / "outbox.sqlite"}"\n')
+    routes = {"/a": gather("/b", input="speech", hints=HINTS, speechTimeout="auto"),
+              "/b": "<Response><Hangup/></Response>"}
+
+    async def first_call(url: str):
+        config = load(str(config_file))
+        config["server"]["url"] = url
+        tts = Synthesizer.from_config(config)
+        line = SimLine(script="wait:listen say:'예약'", max_seconds=30, caller="+15550100", called="+15550199",
+                       **caller_voice(tts))
+        models = speech_models(config)
+        fetcher = build_fetcher(config)
+        seen = []
+        call = Call(line, config, fetcher=fetcher, tts=tts, speech_models=models,
+                    sinks=[lambda e: seen.append((e, models.get("ko-KR") is not None))])
+        try:
+            await call.run(await line.wait_for_call())
+        finally:
+            await fetcher.close()
+        return seen
+
+    with TwimlServer(routes) as server:
+        seen = asyncio.run(first_call(server.url("/a")))
+        params = action(server.requests, "/b").params
+    listening = [loaded for e, loaded in seen if e["event"] == "_listen"]
+    warnings = [e["message"] for e, _ in seen if e["event"] == "warning"]
+    assert any("'ko-KR' is still loading: the caller's speech is kept" in w for w in warnings), warnings
+    assert listening == [False], "the model had loaded before the caller spoke: this test shows nothing"
+    assert params["SpeechResult"] == "예약"

@@ -101,21 +101,31 @@ class Listener:
 def open_listener(speech: Speech | None, models, settings: dict, clock: Clock,
                   emit: Callable[..., None]) -> Listener:
     """A listener for a gather: with a speech session when speech is asked for and
-    its language's model is loaded; else digits only, with a warning saying why."""
+    its language's model is loaded or still loading (the session keeps what it
+    hears until the model is there); else digits only, with a warning saying why."""
     if speech is None:
         return Listener(clock, emit)
     model = models.get(speech.language) if models else None
-    if model is None:
+    loading = model is None and models is not None and models.loading(speech.language)
+    if model is None and not loading:
         why = (models.why_missing(speech.language) if models
                else f"no speech model configured for {speech.language!r}")
         emit("warning", message=f"speech input unavailable: {why}; gathering DTMF only")
         return Listener(clock, emit)
-    from .session import SpeechSession
+    from .session import PendingSession, SpeechSession
     from .vad import VoiceActivity
 
-    session = SpeechSession(model, hints=speech.hints, speech_model=speech.model,
-                            profanity_filter=speech.profanity_filter)
-    for warning in session.warnings:
-        emit("warning", message=warning)
+    def started(session: SpeechSession) -> None:
+        for warning in session.warnings:
+            emit("warning", message=warning)
+
+    options = dict(hints=speech.hints, speech_model=speech.model, profanity_filter=speech.profanity_filter)
+    if loading:
+        emit("warning", message=f"{models.why_missing(speech.language)}: the caller's speech is kept "
+                                "and recognised once it has loaded")
+        session = PendingSession(models, speech.language, started, **options)
+    else:
+        session = SpeechSession(model, **options)
+        started(session)
     vad = VoiceActivity(settings["vad_aggressiveness"], hangover_ms=settings["vad_hangover_ms"])
     return Listener(clock, emit, session, vad)

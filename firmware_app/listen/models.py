@@ -86,6 +86,12 @@ class SpeechModels:
         key = self._key(language)
         return self._loaded.get(key) if key else None
 
+    def loading(self, language: str) -> bool:
+        """True while LANGUAGE's model is configured and on its way, neither loaded nor failed."""
+        key = self._key(language)
+        return (key is not None and self._thread is not None and key not in self._loaded
+                and key not in self._failed and not self._done.is_set())
+
     def why_missing(self, language: str) -> str:
         """Why get(LANGUAGE) is None, as a sentence for a warning event; '' if it is not."""
         key = self._key(language)

@@ -257,5 +257,65 @@ class SpeechSession:
                 lane.put(_STOP)
 
 
+class PendingSession:
+    """A speech session whose model is still loading (the first calls after
+    boot): it keeps the utterance's audio, up to ``KEPT_SECONDS``, and hands
+    it to a SpeechSession once the model is there, so what the caller said
+    meanwhile is recognised, only later. ``result()`` waits for the model for
+    up to ``wait`` seconds. ``started`` is called with the session made.
+    """
+
+    def __init__(self, models, language: str, started=lambda session: None, wait: float = 60.0,
+                 **options) -> None:
+        self.models, self.language, self.options = models, language, options
+        self.started, self.wait = started, wait
+        self.session: SpeechSession | None = None
+        self._kept: collections.deque[bytes] = collections.deque(maxlen=round(KEPT_SECONDS / FRAME_SECONDS))
+        self._idle: asyncio.Queue = asyncio.Queue()
+        self._closed = False
+
+    @property
+    def events(self) -> asyncio.Queue:
+        return self.session.events if self.session is not None else self._idle
+
+    def _ready(self) -> bool:
+        if self.session is None and not self._closed and (model := self.models.get(self.language)) is not None:
+            self.session = SpeechSession(model, **self.options)
+            for frame in self._kept:
+                self.session.feed(frame)
+            self._kept.clear()
+            self.started(self.session)
+        return self.session is not None
+
+    def feed(self, frame: bytes) -> None:
+        if self._ready():
+            self.session.feed(frame)
+        elif not self._closed:
+            self._kept.append(bytes(frame))
+
+    async def settle(self) -> None:
+        if self._ready():
+            await self.session.settle()
+
+    async def result(self) -> tuple[str, float]:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.wait
+        while not self._ready():
+            if self._closed:
+                raise RuntimeError("result() after close()")
+            if (not self.models.loading(self.language) or loop.time() > end) and not self._ready():
+                self.close()
+                raise SpeechError(self.models.why_missing(self.language) or "the speech model did not load")
+            if self.session is None:
+                await asyncio.sleep(0.1)
+        return await self.session.result()
+
+    def close(self) -> None:
+        self._closed = True
+        self._kept.clear()
+        if self.session is not None:
+            self.session.close()
+
+
 def _mean(words: list[Word]) -> float:
     return sum(w.conf for w in words) / len(words) if words else 0.0
