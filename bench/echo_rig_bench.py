@@ -48,9 +48,13 @@ class Tap:
         self.far.append(frame)
         self.inner.playback(frame)
 
-    def capture(self, frame: bytes) -> bytes:
+    def unplay(self, frames: int) -> None:
+        del self.far[len(self.far) - frames:]
+        self.inner.unplay(frames)
+
+    def capture(self, frame: bytes, dropped: int = 0) -> bytes:
         self.near.append(frame)
-        out = self.inner.capture(frame)
+        out = self.inner.capture(frame, dropped=dropped)
         self.clean.append(out)
         return out
 

@@ -177,6 +177,17 @@ class EchoCanceller:
         self._finder.sent(power)
         self._history_powers.append(power)
 
+    def unplay(self, frames: int) -> None:
+        """The last ``frames`` sent were dropped by the line before they
+        played: forget them, so the frames sent next meet their echo."""
+        frames = min(frames, len(self._sent))
+        for _ in range(frames):
+            self._sent.pop()
+            if self._history_powers:
+                self._history_powers.pop()
+        self._sent_count -= frames
+        self._finder.unsent(frames)
+
     def capture(self, frame: bytes, dropped: int = 0) -> bytes:
         """A frame the line hears; returns it with the box's echo taken out.
         ``dropped`` is how many heard frames the line has dropped unread so far

@@ -64,6 +64,12 @@ class DelayEstimator:
         self._far.append(_level(power))
         self._sent += 1
 
+    def unsent(self, frames: int) -> None:
+        """The last FRAMES sent never played: forget them."""
+        for _ in range(min(frames, len(self._far))):
+            self._far.pop()
+            self._sent -= 1
+
     def heard(self, power: float) -> int | None:
         """A frame the line heard; returns the lag in frames when a new estimate is sure."""
         self._near.append(_level(power))

@@ -165,6 +165,9 @@ class KioskLine(Line):
             self._status("fault")
             raise
 
+    def discard_output(self) -> int:
+        return self.card.discard() if self.card.is_open else 0
+
     async def close(self) -> None:
         self._in_call = False
         await self.card.close()

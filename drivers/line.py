@@ -107,6 +107,12 @@ class Line:
         """Queue 20 ms of audio towards the caller."""
         raise NotImplementedError
 
+    def discard_output(self) -> int:
+        """Drop the box's audio queued on the line but not yet played (a prompt
+        cut off by barge-in), so the caller stops hearing it at once; returns
+        how many frames. A line that queues nothing has nothing to drop."""
+        return 0
+
     async def flash(self, seconds: float) -> None:
         """Put the line on hook for ``seconds`` and back (a hook flash: the
         exchange gives a new dial tone while it holds the caller)."""

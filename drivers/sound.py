@@ -218,6 +218,14 @@ class SoundLine(Line):
             self.canceller.playback(frame)
         await self.card.write_frame(frame)
 
+    def discard_output(self) -> int:
+        if not (self._answered and self.card.is_open):
+            return 0
+        dropped = self.card.discard()
+        if self.canceller is not None:
+            self.canceller.unplay(dropped)
+        return dropped
+
     def _starved_frames(self) -> int:
         return int(self.card.starved / (self.card.rate * FRAME_SECONDS))
 

@@ -165,8 +165,10 @@ class SoundCard:
     callback resamples and plays what ``write_frame`` queued. Reads
     and writes that find a frame (or room) ready return without yielding to
     the loop, so the call's frame pump runs a period's frames in one go.
-    The output queue holds at most ``depth`` frames (at least a period), so
-    ``write_frame`` waits for the card and a stop is heard at once. A card
+    The output queue holds at most ``depth`` frames (a playback period and
+    a capture period: the pump, woken by a capture period's frames, writes as
+    many without waiting for room), so ``write_frame`` waits for the card;
+    ``discard`` drops what is queued, so a stop is heard at once. A card
     that delivers nothing for ``stall`` seconds has gone away: reads and
     writes raise LineError, and ``open`` can be tried again until it is back.
     """
@@ -180,7 +182,7 @@ class SoundCard:
         self.name = name or ""
         self.rate_wanted = int(rate) if rate else None
         self.period, self.hear_period = period, hear_period
-        self.depth = depth or period + 1
+        self.depth = depth or period + hear_period
         self.stall = stall
         self.rate = None
         self.device = None
@@ -280,8 +282,11 @@ class SoundCard:
         out, want = self._pending, count * 2
         if len(out) < want and self._out:
             frames = []
-            while self._out and len(out) + FRAME_BYTES * len(frames) * self._play_rate // RATE < want:
-                frames.append(self._out.popleft())
+            while len(out) + FRAME_BYTES * len(frames) * self._play_rate // RATE < want:
+                try:
+                    frames.append(self._out.popleft())
+                except IndexError:  # played out, or emptied by discard meanwhile
+                    break
             out += self.up.pcm(b"".join(frames))
             if self._waiting_room:
                 try:
@@ -292,6 +297,16 @@ class SoundCard:
         if len(out) < want:
             self.starved += (want - len(out)) // 2
         return out[:want].ljust(want, b"\0"), pyaudio.paContinue
+
+    def discard(self) -> int:
+        """Drop the frames queued for playing, newest first; returns how many."""
+        dropped = 0
+        while True:
+            try:
+                self._out.pop()  # the playback callback takes from the other end meanwhile
+            except IndexError:
+                return dropped
+            dropped += 1
 
     def drain(self) -> None:
         """Drop the audio heard so far (before answering, say)."""

@@ -4,7 +4,8 @@ Each 20 ms it reads a frame from the line, runs the DTMF detector over it,
 counts each digit once (in-band, keypad and modem reports merged), feeds the
 listener of a running <Gather> and the taps of running streams, advances the
 clock, and writes the next frame of the box's voice (a stream's queued audio
-first, else the player's). On a simulated line it lets the call settle between
+first, else the player's); when either was cut off (barge-in), the line drops
+what it had queued of it. On a simulated line it lets the call settle between
 frames, so a simulated call is fast and deterministic.
 
     >>> import asyncio
@@ -101,6 +102,9 @@ class FramePump:
                         await self.listener.settle()
                     await self.clock.settle()
                 out = self.voice.next_frame() or self.player.next_frame()
+                if self.player.cut or self.voice.cut:
+                    self.player.cut = self.voice.cut = False
+                    self.line.discard_output()
                 for tap in self.taps[:] if self.taps else ():
                     if tap.outbound:
                         tap.outbound(out)

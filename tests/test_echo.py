@@ -255,6 +255,42 @@ def test_heard_frames_the_line_dropped_unread_keep_the_echo_in_place():
     assert erle_at_the_end(told=False) < 3
 
 
+def test_sent_frames_the_line_dropped_unplayed_keep_the_echo_in_place():
+    """A prompt cut off by barge-in: the line drops the frames it had queued
+    (``discard_output``), so the frames sent after them play sooner than their
+    count says, and their echo comes before the tail, unless the canceller
+    forgets the dropped ones (``unplay``)."""
+    far = np.concatenate([FAR, FAR])
+    sent = [far[i : i + FRAME_SAMPLES].tobytes() for i in range(0, len(far) // FRAME_SAMPLES * FRAME_SAMPLES,
+                                                                   FRAME_SAMPLES)]
+    cut, queued = 300, 7  # 6 s into the call, the filter converged: 140 ms of queued prompt dropped
+    played = sent[:cut] + sent[cut + queued:]
+    path = Impairments(echo_db=10, echo_ms=140)
+    heard, pending = [], np.zeros(FRAME_SAMPLES)
+    for frame in played:
+        heard.append(path.line(bytes(FRAME_BYTES), pending))
+        pending = path.echo(frame)
+
+    def erle_after_the_cut(told: bool) -> float:
+        ec = EchoCanceller(tail_ms=64, delay_ms=100, nlp=False)
+        out = []
+        for n, frame in enumerate(heard):
+            out.append(ec.capture(frame))
+            if n == cut:
+                for dropped in sent[cut : cut + queued]:
+                    ec.playback(dropped)
+                if told:
+                    ec.unplay(queued)
+            ec.playback(played[n])
+        after = slice(cut + 10, cut + 60)  # the second after the cut
+        x = np.frombuffer(b"".join(heard[after]), "<i2").astype(float)
+        y = np.frombuffer(b"".join(out[after]), "<i2").astype(float)
+        return 10 * np.log10(np.sum(x**2) / max(np.sum(y**2), 1.0))
+
+    assert erle_after_the_cut(told=True) > 25
+    assert erle_after_the_cut(told=False) < 3
+
+
 def test_a_new_call_counts_afresh_and_the_nlp_waits_for_the_filter():
     ec = EchoCanceller(tail_ms=64, nlp=False)
     run_call(FAR, None, Impairments(echo_db=10, echo_ms=20), ec)

@@ -175,25 +175,37 @@ def test_what_the_line_plays_is_heard(card, caller, rate):
     assert abs(20 * np.log10(tone_part.std() / (8000 / np.sqrt(2)))) < 1
 
 
-def test_playback_buffer_is_shallow_so_a_stop_is_heard_at_once(card, caller):
-    """A writer going as fast as write_frame lets it is never more than a few frames ahead."""
+def test_playback_queue_is_bounded_and_a_stop_drops_it(card, caller):
+    """A writer going as fast as write_frame lets it is never more than the
+    line's latency ahead, and discard_output drops what it queued: a tone
+    written for 1 s and then cut plays only what the card had already taken."""
     async def main():
+        recorder = Recorder(f"{CARD}_spk")
         line = open_line(f"sound://{CARD}?rate=48000")
         async with line:
             await line.wait_for_call()
             await line.answer()
+            for frame in [SILENCE] * 10:
+                await line.write_frame(frame)
             start = time.monotonic()
             leads = []
             for i, frame in enumerate(sine_frames(440, 1.0)):
                 await line.write_frame(frame)
                 leads.append((i + 1) * FRAME_SECONDS - (time.monotonic() - start))
+            dropped = line.discard_output()
+            for frame in [SILENCE] * 25:
+                await line.write_frame(frame)
             budget = line.card.latency
             await line.hangup()
-        return max(leads[10:]), budget
+        await asyncio.sleep(0.1)
+        return max(leads[10:]), budget, dropped, recorder.stop()
 
-    lead, budget = run(main())
-    assert budget < 0.15
+    lead, budget, dropped, played = run(main())
+    assert budget < 0.25
     assert lead < budget + FRAME_SECONDS
+    assert dropped >= 3                     # the writer was ahead of the card, by the queue
+    start, end = active_span(played)
+    assert (end - start) / RATE == pytest.approx(1.0 - dropped * FRAME_SECONDS, abs=0.025)
 
 
 def test_hot_unplug_is_reported_and_the_line_recovers(card):

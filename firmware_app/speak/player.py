@@ -42,6 +42,7 @@ class Player:
         self._ended = True
         self._done: asyncio.Future | None = None
         self._room: asyncio.Future | None = None
+        self.cut = False  # audio was dropped unplayed (barge-in): the line may drop what it queued too
 
     @property
     def buffered(self) -> int:
@@ -77,6 +78,7 @@ class Player:
                 self._done.set_result(None)
             await self._done
         finally:
+            self.cut = self.cut or self._buffered > 0
             self._chunks.clear()
             self._offset = self._buffered = 0
             self._ended = True

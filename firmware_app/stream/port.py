@@ -87,6 +87,7 @@ class VoiceQueue:
     items: deque = field(default_factory=deque)
     queued: int = 0
     played_ms: int = 0
+    cut: bool = False  # audio was dropped unplayed: the line may drop what it queued too
     _due: list = field(default_factory=list)
     _head: bytes = b""
 
@@ -106,6 +107,7 @@ class VoiceQueue:
     def clear(self) -> list[str]:
         """Drop what has not played; return the marks that were pending."""
         dropped = [item.name for item in self.items if isinstance(item, _Mark)]
+        self.cut = self.cut or self.queued > 0
         self.items.clear()
         self._head, self.queued = b"", 0
         return dropped
