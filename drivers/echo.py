@@ -65,6 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .echo_delay import MAX_LAG, DelayEstimator
+from .line import Heard
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
 from .speexdsp import EchoCancellerError, library
 from .options import echo_wanted
@@ -258,8 +259,8 @@ class EchoCanceller:
                        or clean_power <= heard_power * 10 ** (-NLP_ONSET_DB / 10))
         if not over or (clean_power <= bound * 10 ** (NLP_ONSET_DB / 10) and mostly_echo):
             self.state.muted += 1
-            return SILENCE
-        return cleaned
+            return Heard(SILENCE, out.raw)
+        return Heard(cleaned, out.raw)
 
     def _skip(self, frames: int) -> None:
         for _ in range(frames):

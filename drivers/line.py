@@ -43,6 +43,29 @@ class CallInfo:
     rings: int = 0
 
 
+class Heard(bytes):
+    """A frame heard through an echo canceller. As bytes it is what voice
+    activity and DTMF go by: the box's echo taken out and what is left of it
+    suppressed, which mutes the caller too while the canceller is unsure.
+    ``linear`` is the canceller's filter output alone: the caller intact under
+    a little echo, for a recognizer once voice activity has found the caller.
+
+    >>> frame = Heard(bytes(2), linear=b"ab")
+    >>> frame == bytes(2), frame.linear, speech_of(frame), speech_of(bytes(2))
+    (True, b'ab', b'ab', b'\\x00\\x00')
+    """
+
+    def __new__(cls, frame: bytes, linear: bytes):
+        heard = super().__new__(cls, frame)
+        heard.linear = linear
+        return heard
+
+
+def speech_of(frame: bytes) -> bytes:
+    """What a recognizer should hear of FRAME: its ``linear`` audio if it has one."""
+    return frame.linear if isinstance(frame, Heard) else frame
+
+
 @dataclass
 class LineEvent:
     """Something the line reports besides audio.

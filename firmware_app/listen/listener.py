@@ -21,6 +21,7 @@ import collections
 from typing import Callable
 
 from drivers.constants import FRAME_SECONDS
+from drivers.line import speech_of
 
 from ..clock import Clock
 from ..twiml.channel import Input, Speech
@@ -53,10 +54,11 @@ class Listener:
         if tone:
             frame = bytes(len(frame))
         edge = self.vad.feed(frame)
+        speech = speech_of(frame)  # the caller unmuted: the recognizers only hear it from a voice onset
         if self._before_onset is None:
-            self.session.feed(frame)
+            self.session.feed(speech)
         else:
-            self._before_onset.append(frame)
+            self._before_onset.append(speech)
             if edge == "start":
                 for held in self._before_onset:
                     self.session.feed(held)

@@ -22,6 +22,8 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
+from drivers.line import speech_of
+
 from .pace import Pacer
 from .port import Taps
 from .socket import ERROR_DROPPED, ERROR_MALFORMED, Socket, SocketError
@@ -171,9 +173,10 @@ class Relay:
         self._pacer.frame()
         if tone:
             frame = bytes(len(frame))
-        self._lead_in.append(frame)
+        speech = speech_of(frame)  # the caller unmuted: the recognizer only hears it from a voice onset
+        self._lead_in.append(speech)
         if self._recognizer is not None:
-            self._recognizer.feed(frame)
+            self._recognizer.feed(speech)
         edge = self._vad.feed(frame)
         if edge == "start":
             self._onset()
