@@ -1,3 +1,4 @@
+import gc
 import os
 
 import pytest
@@ -21,6 +22,15 @@ def private_state(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     for name in ("CACHE_DIRECTORY", "STATE_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected():
+    """Each test's garbage is freed within that test. A speech model left in a reference
+    cycle (by a call or a daemon run in the test process) takes 0.4 s to free, with the
+    GIL held: a collection landing in a later test's real-time call stalls its card."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 real local HTTP server receiving the action and partial-result requests."""
 
 import asyncio
-import gc
 from pathlib import Path
 
 import numpy as np
@@ -231,7 +230,6 @@ def test_speech_said_while_the_model_loads_is_recognised_once_it_has(tmp_path):
     with TwimlServer(routes) as server:
         seen = asyncio.run(first_call(server.url("/a")))
         params = action(server.requests, "/b").params
-    gc.collect()  # the call's own model, freed here rather than in a later test's timing
     listening = [loaded for e, loaded in seen if e["event"] == "_listen"]
     warnings = [e["message"] for e, _ in seen if e["event"] == "warning"]
     assert any("'ko-KR' is still loading: the caller's speech is kept" in w for w in warnings), warnings

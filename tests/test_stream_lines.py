@@ -3,7 +3,6 @@ on a PulseAudio null-sink card, a caller process playing into it, a recorder
 listening to the box, and the local aiohttp agents."""
 
 import asyncio
-import gc
 import json
 import threading
 import time
@@ -46,7 +45,6 @@ def run_call(server, card, path, act, speech=False):
         caller.stop()
         heard = recorder.stop()
     assert not daemon.is_alive() and result["calls"] == 1
-    gc.collect()  # the daemon's speech model, freed here rather than in a later test's timing
     return heard
 
 

@@ -5,7 +5,6 @@ against real AF_UNIX datagram sockets."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import re
 import signal
@@ -272,7 +271,6 @@ def pings_during(sock: socket.socket, seconds: float, loop_alive) -> list[float]
             pass
 
     sock.setblocking(False)
-    gc.collect()  # not a pause of our own: earlier tests' garbage (a speech model, say) takes 0.4 s to free
     start = time.monotonic()
     asyncio.run(main())
     return arrivals
