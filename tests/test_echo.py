@@ -224,16 +224,33 @@ def test_the_pairing_holds_however_reads_and_writes_interleave():
     assert 10 * np.log10(np.sum(near[last] ** 2) / np.sum(out[last] ** 2)) > 25
 
 
+def through_hybrid(sent: list[bytes]) -> list[bytes]:
+    """What the line hears of SENT frames over a 10 dB hybrid, 140 ms back with the card's round trip."""
+    path = Impairments(echo_db=10, echo_ms=140)
+    heard, pending = [], np.zeros(FRAME_SAMPLES)
+    for frame in sent:
+        heard.append(path.line(bytes(FRAME_BYTES), pending))
+        pending = path.echo(frame)
+    return heard
+
+
+def erle_db(near: list[bytes], out: list[bytes]) -> float:
+    x = np.frombuffer(b"".join(near), "<i2").astype(float)
+    y = np.frombuffer(b"".join(out), "<i2").astype(float)
+    return 10 * np.log10(np.sum(x**2) / max(np.sum(y**2), 1.0))
+
+
+def frames_of(pcm: np.ndarray) -> list[bytes]:
+    return [pcm[i : i + FRAME_SAMPLES].tobytes() for i in range(0, len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES,
+                                                                 FRAME_SAMPLES)]
+
+
 def test_heard_frames_the_line_dropped_unread_keep_the_echo_in_place():
     """A reader a second behind loses the oldest frames heard (the card keeps one
     second): the frames after them are later than their count says, by more than
     any echo delay, unless the line tells the canceller how many it lost."""
-    far = np.concatenate([FAR, FAR])
-    path = Impairments(echo_db=10, echo_ms=140)
-    heard, pending = [], np.zeros(FRAME_SAMPLES)
-    for i in range(0, len(far) // FRAME_SAMPLES * FRAME_SAMPLES, FRAME_SAMPLES):
-        heard.append(path.line(bytes(FRAME_BYTES), pending))
-        pending = path.echo(far[i : i + FRAME_SAMPLES].tobytes())
+    sent = frames_of(np.concatenate([FAR, FAR]))
+    heard = through_hybrid(sent)
     lost = range(50, 85)  # 0.7 s of frames dropped, a second into the call
 
     def erle_at_the_end(told: bool) -> float:
@@ -245,11 +262,9 @@ def test_heard_frames_the_line_dropped_unread_keep_the_echo_in_place():
             else:
                 near.append(frame)
                 out.append(ec.capture(frame, dropped=dropped if told else 0))
-            ec.playback(far[n * FRAME_SAMPLES : (n + 1) * FRAME_SAMPLES].tobytes())
+            ec.playback(sent[n])
         last = slice(-250, None)  # 5 s
-        x = np.frombuffer(b"".join(near[last]), "<i2").astype(float)
-        y = np.frombuffer(b"".join(out[last]), "<i2").astype(float)
-        return 10 * np.log10(np.sum(x**2) / max(np.sum(y**2), 1.0))
+        return erle_db(near[last], out[last])
 
     assert erle_at_the_end(told=True) > 25
     assert erle_at_the_end(told=False) < 3
@@ -260,16 +275,10 @@ def test_sent_frames_the_line_dropped_unplayed_keep_the_echo_in_place():
     (``discard_output``), so the frames sent after them play sooner than their
     count says, and their echo comes before the tail, unless the canceller
     forgets the dropped ones (``unplay``)."""
-    far = np.concatenate([FAR, FAR])
-    sent = [far[i : i + FRAME_SAMPLES].tobytes() for i in range(0, len(far) // FRAME_SAMPLES * FRAME_SAMPLES,
-                                                                   FRAME_SAMPLES)]
+    sent = frames_of(np.concatenate([FAR, FAR]))
     cut, queued = 300, 7  # 6 s into the call, the filter converged: 140 ms of queued prompt dropped
     played = sent[:cut] + sent[cut + queued:]
-    path = Impairments(echo_db=10, echo_ms=140)
-    heard, pending = [], np.zeros(FRAME_SAMPLES)
-    for frame in played:
-        heard.append(path.line(bytes(FRAME_BYTES), pending))
-        pending = path.echo(frame)
+    heard = through_hybrid(played)
 
     def erle_after_the_cut(told: bool) -> float:
         ec = EchoCanceller(tail_ms=64, delay_ms=100, nlp=False)
@@ -283,9 +292,7 @@ def test_sent_frames_the_line_dropped_unplayed_keep_the_echo_in_place():
                     ec.unplay(queued)
             ec.playback(played[n])
         after = slice(cut + 10, cut + 60)  # the second after the cut
-        x = np.frombuffer(b"".join(heard[after]), "<i2").astype(float)
-        y = np.frombuffer(b"".join(out[after]), "<i2").astype(float)
-        return 10 * np.log10(np.sum(x**2) / max(np.sum(y**2), 1.0))
+        return erle_db(heard[after], out[after])
 
     assert erle_after_the_cut(told=True) > 25
     assert erle_after_the_cut(told=False) < 3
