@@ -37,6 +37,7 @@ PARTIAL_EVERY_FRAMES = 5            # partial results every 100 ms of audio
 _BATCH_FRAMES = 50                  # a lagging worker catches up 1 s at a time
 NICE = {True: 5, False: 10}         # recognizer thread niceness: primary, fallback
 KEPT_SECONDS = 60                   # audio kept for the open recognizer behind a grammar
+MODEL_WAIT_SECONDS = 60             # a result waits this long for a model still loading
 
 
 _STOP = object()
@@ -262,13 +263,12 @@ class PendingSession:
     boot): it keeps the utterance's audio, up to ``KEPT_SECONDS``, and hands
     it to a SpeechSession once the model is there, so what the caller said
     meanwhile is recognised, only later. ``result()`` waits for the model for
-    up to ``wait`` seconds. ``started`` is called with the session made.
+    up to ``MODEL_WAIT_SECONDS``. ``started`` is called with the session made.
     """
 
-    def __init__(self, models, language: str, started=lambda session: None, wait: float = 60.0,
-                 **options) -> None:
+    def __init__(self, models, language: str, started=lambda session: None, **options) -> None:
         self.models, self.language, self.options = models, language, options
-        self.started, self.wait = started, wait
+        self.started = started
         self.session: SpeechSession | None = None
         self._kept: collections.deque[bytes] = collections.deque(maxlen=round(KEPT_SECONDS / FRAME_SECONDS))
         self._idle: asyncio.Queue = asyncio.Queue()
@@ -299,15 +299,16 @@ class PendingSession:
 
     async def result(self) -> tuple[str, float]:
         loop = asyncio.get_running_loop()
-        end = loop.time() + self.wait
+        end = loop.time() + MODEL_WAIT_SECONDS
         while not self._ready():
             if self._closed:
                 raise RuntimeError("result() after close()")
-            if (not self.models.loading(self.language) or loop.time() > end) and not self._ready():
+            if not self.models.loading(self.language) or loop.time() > end:
+                if self._ready():  # it loaded since the look above
+                    break
                 self.close()
                 raise SpeechError(self.models.why_missing(self.language) or "the speech model did not load")
-            if self.session is None:
-                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)
         return await self.session.result()
 
     def close(self) -> None:
