@@ -54,6 +54,19 @@ class Resampler:
         self.table = (table / table.sum(axis=1, keepdims=True)).astype(np.float32)
         self.buf = np.zeros(self.half, np.float32)
         self.pos = self.half * rate_out  # next output, in 1/rate_out input samples from buf[0]
+        if rate_out == self.step:  # down by a whole factor: the kernel in blocks of one output step
+            factor = rate_in // rate_out
+            blocks = -(-2 * self.half // factor)
+            self._blocks = np.zeros(blocks * factor, np.float32)
+            self._blocks[:2 * self.half] = self.table[0]
+            self._blocks = self._blocks.reshape(blocks, factor)
+        self._rows = np.zeros((0, 2 * self.half), np.intp)
+
+    def _window(self, rows: int) -> np.ndarray:
+        """Indexes of ROWS consecutive windows of the kernel's length."""
+        if len(self._rows) < rows:
+            self._rows = np.arange(rows)[:, None] + np.arange(2 * self.half)
+        return self._rows[:rows]
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         if self.rate_in == self.rate_out:
@@ -61,22 +74,44 @@ class Resampler:
         buf = np.concatenate((self.buf, samples.astype(np.float32)))
         last = (len(buf) - self.half) * self.rate_out - 1  # latest position with all taps present
         count = (last - self.pos) // self.rate_in + 1 if self.pos <= last else 0
-        windows = sliding_window_view(buf, 2 * self.half)
         phases = self.rate_out // self.step
-        if phases <= self.FEW_PHASES:
+        first = self.pos // self.rate_out + 1 - self.half  # where the first output's window starts
+        if not count:
+            y = np.empty(0, np.float32)
+        elif self.rate_in == self.step:
+            # Up by a whole factor: the outputs of one input step share its
+            # window, one row of a single product with every phase's kernel.
+            skip = self.pos % self.rate_out // self.rate_in
+            rows = (skip + count + phases - 1) // phases
+            y = (buf[first:][self._window(rows)] @ self.table.T).ravel()[skip:skip + count]
+        elif self.rate_out == self.step:
+            # Down by a whole factor: each kernel's slice of the input is a
+            # block of whole steps, so one product per block row needs no copy.
+            factor = self.rate_in // self.rate_out
+            blocks = len(self._blocks)
+            need = (count + blocks - 1) * factor
+            span = buf[first:first + need]
+            if len(span) < need:  # the last block runs past the input, into the kernel's zero padding
+                span = np.concatenate((span, np.zeros(need - len(span), np.float32)))
+            span = span.reshape(-1, factor)
+            y = span[:count] @ self._blocks[0]
+            for block in range(1, blocks):
+                y += span[block:block + count] @ self._blocks[block]
+        elif phases <= self.FEW_PHASES:
+            windows = sliding_window_view(buf, 2 * self.half)
             # Outputs of one phase start their windows a fixed stride apart:
             # one strided slice and one matrix product per phase (a contiguous
             # copy first: a product over overlapping rows gets no BLAS).
             y = np.empty(count, np.float32)
-            for first in range(min(phases, count)):
-                p = self.pos + self.rate_in * first
+            for phase in range(min(phases, count)):
+                p = self.pos + self.rate_in * phase
                 start = p // self.rate_out + 1 - self.half
-                n = len(range(first, count, phases))
+                n = len(range(phase, count, phases))
                 taps = np.ascontiguousarray(windows[start::self.rate_in // self.step][:n])
-                y[first::phases] = taps @ self.table[(p % self.rate_out) // self.step]
+                y[phase::phases] = taps @ self.table[(p % self.rate_out) // self.step]
         else:
             p = self.pos + self.rate_in * np.arange(count, dtype=np.int64)
-            taps = windows[p // self.rate_out + 1 - self.half]
+            taps = sliding_window_view(buf, 2 * self.half)[p // self.rate_out + 1 - self.half]
             y = np.einsum("ij,ij->i", taps, self.table[(p % self.rate_out) // self.step])
         following = self.pos + count * self.rate_in
         drop = following // self.rate_out - self.half + 1
@@ -85,9 +120,11 @@ class Resampler:
         return np.minimum(np.maximum(y, -32768, out=y), 32767, out=y).astype(np.int16)
 
     def pcm(self, data: bytes) -> bytes:
-        """The same for 16-bit PCM bytes, as a sound card's callbacks carry them.
+        """The same for 16-bit PCM bytes, as a sound card carries them.
 
         >>> len(Resampler(48000, 8000).pcm(bytes(1920)))
         296
         """
+        if self.rate_in == self.rate_out:
+            return data
         return self(np.frombuffer(data, np.int16)).tobytes()

@@ -20,7 +20,7 @@ import time
 
 import pyaudio
 
-from .constants import FRAME_BYTES, FRAME_SECONDS, RATE
+from .constants import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, RATE
 from .line import LineError
 from .thread_state import ThreadState
 
@@ -157,14 +157,17 @@ def pick_rate(supported, default_rate: int) -> int:
 class SoundCard:
     """Full-duplex 8 kHz frames over a PortAudio device found by name.
 
-    PortAudio runs its callbacks on its own thread, ``hear_period`` frames
-    (20 ms each) at a time for capture and ``period`` for playback; the
-    capture callback resamples what it hears and queues the period's frames,
-    waking the event loop only when a read is waiting for them (a pump held
-    up by the card's playback finds them when it comes), and the playback
-    callback resamples and plays what ``write_frame`` queued. Reads
-    and writes that find a frame (or room) ready return without yielding to
-    the loop, so the call's frame pump runs a period's frames in one go.
+    PortAudio runs its callbacks on its own threads, ``hear_period`` frames
+    (20 ms each) at a time for capture and ``period`` for playback. The
+    callbacks only move bytes: the capture callback queues what it hears,
+    waking the event loop only when a read is waiting for it (a pump held up
+    by the card's playback finds it when it comes), and the playback
+    callback plays what ``write_frame`` queued. The resampling is done on
+    the event loop, where numpy's code and data stay in cache: a callback
+    thread that wakes 25 times a second to run it pays several times its
+    cost. Reads and writes that find a frame (or room) ready return without
+    yielding to the loop, so the call's frame pump runs a period's frames in
+    one go.
     The output queue holds at most ``depth`` frames (a playback period and
     a capture period: the pump, woken by a capture period's frames, writes as
     many without waiting for room), so ``write_frame`` waits for the card;
@@ -205,7 +208,8 @@ class SoundCard:
         if self._streams:
             return
         self._loop = asyncio.get_running_loop()
-        self._frames: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED_FRAMES)
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._raw: collections.deque[bytes] = collections.deque()  # periods heard, at the card's rate
         self._heard_event = asyncio.Event()
         self._waiting_heard = False
         self._room = asyncio.Event()
@@ -214,7 +218,7 @@ class SoundCard:
         self._pending = b""
         self._heard = b""
         self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
-        self.dropped = 0  # frames heard but dropped unread, the reader a second behind (the same)
+        self._dropped_samples = 0  # heard but dropped unread, the reader a second behind (the same)
         self._hear_state, self._play_state = ThreadState(), ThreadState()
         await asyncio.to_thread(self._open)
 
@@ -230,6 +234,7 @@ class SoundCard:
             from .resample import Resampler  # numpy: an idle line only probes its card
 
             self.down, self.up = Resampler(rate, RATE), Resampler(RATE, rate)
+            self._raw_max = max(1, round(MAX_QUEUED_FRAMES / self.hear_period))
             common = dict(rate=rate, channels=1, format=pyaudio.paInt16)
             if self.input:
                 streams.append(pa.open(input=True, input_device_index=info["index"], stream_callback=self._hear,
@@ -247,15 +252,21 @@ class SoundCard:
         self._pa, self._streams, self.rate, self.device = pa, streams, rate, info["name"]
         log.info("sound device %r open at %d Hz", self.device, rate)
 
+    @property
+    def dropped(self) -> int:
+        """Frames heard but dropped unread: the echo canceller's timeline counts them."""
+        return self._dropped_samples * RATE // self.rate // FRAME_SAMPLES if self.rate else 0
+
     def _hear(self, data, count, time_info, status):
         self._hear_state.keep()
-        heard = self._heard + self.down.pcm(data)
-        whole = len(heard) // FRAME_BYTES * FRAME_BYTES
-        # Nobody reads while the line waits for rings: the deque keeps the last second, not all of it.
-        self.dropped += max(len(self._frames) + whole // FRAME_BYTES - MAX_QUEUED_FRAMES, 0)
-        self._frames.extend(heard[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
-        self._heard = heard[whole:]
-        if whole and self._waiting_heard:  # else the reader finds the frames when it comes: no wake-up
+        # Nobody reads while the line waits for rings: the queue keeps the last second, not all of it.
+        if len(self._raw) >= self._raw_max:
+            try:
+                self._dropped_samples += len(self._raw.popleft()) // 2
+            except IndexError:  # the reader took it meanwhile
+                pass
+        self._raw.append(data)
+        if self._waiting_heard:  # else the reader finds the audio when it comes: no wake-up
             try:
                 self._loop.call_soon_threadsafe(self._heard_event.set)
             except RuntimeError:  # the event loop closed under a running stream
@@ -281,13 +292,14 @@ class SoundCard:
         self._taken += count
         out, want = self._pending, count * 2
         if len(out) < want and self._out:
-            frames = []
-            while len(out) + FRAME_BYTES * len(frames) * self._play_rate // RATE < want:
+            chunks, have = [out], len(out)
+            while have < want:
                 try:
-                    frames.append(self._out.popleft())
+                    chunks.append(self._out.popleft())
                 except IndexError:  # played out, or emptied by discard meanwhile
                     break
-            out += self.up.pcm(b"".join(frames))
+                have += len(chunks[-1])
+            out = b"".join(chunks)
             if self._waiting_room:
                 try:
                     self._loop.call_soon_threadsafe(self._room.set)
@@ -310,6 +322,7 @@ class SoundCard:
 
     def drain(self) -> None:
         """Drop the audio heard so far (before answering, say)."""
+        self._raw.clear()
         self._frames.clear()
 
     def _gone(self, what: str) -> LineError:
@@ -320,6 +333,8 @@ class SoundCard:
         if not self._streams:
             raise LineError("sound device is not open")
         if not self._frames:
+            self._resample_heard()
+        if not self._frames:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the
             # result of an awaitable that finished as its own task was being
             # cancelled, so a frame arriving with FramePump.stop's cancel
@@ -328,14 +343,30 @@ class SoundCard:
             self._waiting_heard = True  # set before the last look: a callback after it wakes us
             try:
                 async with asyncio.timeout(self.stall):
+                    self._resample_heard()
                     while not self._frames:
                         await self._heard_event.wait()
                         self._heard_event.clear()
+                        self._resample_heard()
             except TimeoutError:
                 raise self._gone("delivered no audio") from None
             finally:
                 self._waiting_heard = False
         return self._frames.popleft()
+
+    def _resample_heard(self) -> None:
+        chunks = []
+        while True:
+            try:
+                chunks.append(self._raw.popleft())
+            except IndexError:
+                break
+        if not chunks:
+            return
+        heard = self._heard + self.down.pcm(b"".join(chunks))
+        whole = len(heard) // FRAME_BYTES * FRAME_BYTES
+        self._frames.extend(heard[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
+        self._heard = heard[whole:]
 
     async def write_frame(self, frame: bytes) -> None:
         """Queue 20 ms of 8 kHz PCM; waits while ``depth`` frames are queued."""
@@ -353,7 +384,7 @@ class SoundCard:
                 raise self._gone("played nothing") from None
             finally:
                 self._waiting_room = False
-        self._out.append(frame)
+        self._out.append(self.up.pcm(frame))
 
     async def close(self) -> None:
         """Stop and release the card. Safe to call twice."""
