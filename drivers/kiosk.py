@@ -165,6 +165,10 @@ class KioskLine(Line):
             self._status("fault")
             raise
 
+    @property
+    def output_delay(self) -> float:
+        return self.card.queued_seconds
+
     def discard_output(self) -> int:
         return self.card.discard() if self.card.is_open else 0
 

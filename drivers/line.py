@@ -130,6 +130,12 @@ class Line:
         """Queue 20 ms of audio towards the caller."""
         raise NotImplementedError
 
+    @property
+    def output_delay(self) -> float:
+        """Seconds until a frame written now reaches the caller: the box's audio
+        the line holds queued ahead of it. A line that queues nothing has none."""
+        return 0.0
+
     def discard_output(self) -> int:
         """Drop the box's audio queued on the line but not yet played (a prompt
         cut off by barge-in), so the caller stops hearing it at once; returns

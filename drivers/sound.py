@@ -218,6 +218,10 @@ class SoundLine(Line):
             self.canceller.playback(frame)
         await self.card.write_frame(frame)
 
+    @property
+    def output_delay(self) -> float:
+        return self.card.queued_seconds
+
     def discard_output(self) -> int:
         if not (self._answered and self.card.is_open):
             return 0

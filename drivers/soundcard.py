@@ -189,6 +189,7 @@ class SoundCard:
         self.stall = stall
         self.rate = None
         self.device = None
+        self._device_latency = 0.0
         self._pa = None
         self._streams = []
 
@@ -200,8 +201,12 @@ class SoundCard:
     def latency(self) -> float:
         """Seconds between ``write_frame`` returning and the sound leaving the
         card, at most: the queue plus the device's own buffer."""
-        device = self._streams[-1].get_output_latency() if self.output and self._streams else 0.0
-        return self.depth * FRAME_SECONDS + device
+        return self.depth * FRAME_SECONDS + self._device_latency
+
+    @property
+    def queued_seconds(self) -> float:
+        """Seconds of audio ahead of a frame written now: the queue as it is, and the device's buffer."""
+        return len(self._out) * FRAME_SECONDS + self._device_latency if self._streams else 0.0
 
     async def open(self) -> None:
         """Open the card (in a worker thread). Raises LineError if it is not there."""
@@ -250,6 +255,7 @@ class SoundCard:
             self._release(streams, pa)
             raise
         self._pa, self._streams, self.rate, self.device = pa, streams, rate, info["name"]
+        self._device_latency = streams[-1].get_output_latency() if self.output else 0.0
         log.info("sound device %r open at %d Hz", self.device, rate)
 
     @property

@@ -101,7 +101,7 @@ class FramePump:
                     if self.listener is not None:
                         await self.listener.settle()
                     await self.clock.settle()
-                out = self.voice.next_frame() or self.player.next_frame()
+                out = self.voice.next_frame(self.line.output_delay) or self.player.next_frame()
                 if self.player.cut or self.voice.cut:
                     self.player.cut = self.voice.cut = False
                     self.line.discard_output()

@@ -92,3 +92,17 @@ def test_conversation_relay_on_the_sound_line():
     assert json.loads(handoff["HandoffData"])["prompts"] == ["예약"]
     blocks = heard[: len(heard) // 80 * 80].reshape(-1, 80).astype(float)
     assert (np.sqrt((blocks ** 2).mean(axis=1)) > 300).sum() >= 150    # greeting, reply, goodbye: seconds of voice
+
+
+def test_a_mark_comes_back_once_the_caller_has_heard_the_audio_before_it():
+    """The sound card holds up to 140 ms queued plus its own buffer: a mark is
+    due when the audio before it has come out of the card, not when it went in."""
+    routes = {"/ivr": ('<Response><Connect><Stream url="{ws}/media"><Parameter name="tone_ms" value="800"/>'
+                       '<Parameter name="close_after_ms" value="2500"/></Stream></Connect><Hangup/></Response>')}
+    with AgentServer(routes) as server, fake_card(unique("ivrtest_mark")) as card:
+        run_call(server, card, "/ivr", lambda caller: wait_for(lambda: server.connections and
+                                                               server.connections[0].closed))
+    seen = server.connections[0]
+    sent = next(t for t, m in seen.sent if m.get("event") == "mark")
+    back = next(t for t, m in seen.messages if m.get("event") == "mark")
+    assert 0.8 <= back - sent <= 1.2, back - sent

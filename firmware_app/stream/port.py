@@ -18,6 +18,7 @@ box sends to the taps, pushes each digit to them, and drains ``voice``
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -79,17 +80,31 @@ class _Mark:
 class VoiceQueue:
     """Audio a session queued for the caller, in order, with marks between.
 
-    A mark is due once every byte queued before it has played; ``clear()``
+    A mark is due once every byte queued before it has played: been handed
+    to the line, and then come out of whatever the line holds queued ahead
+    of it (``next_frame(lag)``; a sound card's queue and buffer), so it is
+    due when the caller has heard that audio, as Twilio's are. ``clear()``
     drops the audio and makes every pending mark due at once, as Twilio's
     ``clear`` does.
+
+    >>> queue = VoiceQueue()
+    >>> queue.push(bytes(320))
+    True
+    >>> queue.mark("after")
+    >>> [(queue.next_frame(lag=0.05) is not None, queue.take_marks(), queue.heard_ms) for _ in range(5)]
+    [(True, [], 0), (False, [], 0), (False, [], 0), (False, ['after'], 20), (False, [], 20)]
     """
 
     items: deque = field(default_factory=deque)
     queued: int = 0
-    played_ms: int = 0
+    played_ms: int = 0  # voice handed to the line
+    heard_ms: int = 0   # ... and out of the line to the caller
     cut: bool = False  # audio was dropped unplayed: the line may drop what it queued too
     _due: list = field(default_factory=list)
     _head: bytes = b""
+    _tick: int = 0  # frames the pump has asked for
+    _unheard: deque = field(default_factory=deque)  # (tick when heard, played_ms then, [marks due then])
+    _heard_marks: list = field(default_factory=list)
 
     def push(self, pcm: bytes) -> bool:
         """Queue PCM; False (nothing queued) if the queue is full."""
@@ -103,21 +118,29 @@ class VoiceQueue:
     def mark(self, name: str) -> None:
         self.items.append(_Mark(name))
         self._settle_marks()
+        if not self._unheard:  # the caller has heard everything before it
+            self._heard_marks += self._due
+            self._due = []
 
     def clear(self) -> list[str]:
-        """Drop what has not played; return the marks that were pending."""
+        """Drop what has not played; return the marks that were pending.
+
+        Marks whose audio the line still holds are due at once: the line drops that audio too."""
         dropped = [item.name for item in self.items if isinstance(item, _Mark)]
-        self.cut = self.cut or self.queued > 0
+        self.cut = self.cut or self.queued > 0 or bool(self._unheard)
         self.items.clear()
         self._head, self.queued = b"", 0
+        self._hear(until=None)
         return dropped
 
     @property
     def busy(self) -> bool:
         return bool(self._head) or any(not isinstance(i, _Mark) for i in self.items)
 
-    def next_frame(self) -> bytes | None:
-        """The next 20 ms to play, or None when nothing is queued."""
+    def next_frame(self, lag: float = 0.0) -> bytes | None:
+        """The next 20 ms to play, or None when nothing is queued. LAG: seconds
+        of audio the line holds ahead of this frame, which the caller hears first."""
+        self._tick += 1
         frame = self._head
         while len(frame) < FRAME_BYTES and self.items:
             item = self.items[0]
@@ -128,20 +151,32 @@ class VoiceQueue:
                 continue
             self.items.popleft()
             frame += item
-        if not frame:
-            return None
-        frame, self._head = frame[:FRAME_BYTES], frame[FRAME_BYTES:]
-        self.queued -= len(frame)
-        self.played_ms += FRAME_MS
-        if not self._head:
-            self._settle_marks()
-        return frame.ljust(FRAME_BYTES, b"\0")
+        heard_at = self._tick + math.ceil(round(lag / FRAME_SECONDS, 6))
+        if frame:
+            frame, self._head = frame[:FRAME_BYTES], frame[FRAME_BYTES:]
+            self.queued -= len(frame)
+            self.played_ms += FRAME_MS
+            if not self._head:
+                self._settle_marks()
+        if self._due:
+            self._unheard.append((heard_at, self.played_ms, self._due))
+            self._due = []
+        elif frame:
+            self._unheard.append((heard_at, self.played_ms, []))
+        self._hear(until=self._tick)
+        return frame.ljust(FRAME_BYTES, b"\0") if frame else None
+
+    def _hear(self, until: int | None) -> None:
+        """What the line has played out by tick UNTIL (everything, for None) is heard."""
+        while self._unheard and (until is None or self._unheard[0][0] <= until):
+            _, self.heard_ms, marks = self._unheard.popleft()
+            self._heard_marks.extend(marks)
 
     def _settle_marks(self) -> None:
         while not self._head and self.items and isinstance(self.items[0], _Mark):
             self._due.append(self.items.popleft().name)
 
     def take_marks(self) -> list[str]:
-        """Marks whose audio has played since the last call."""
-        due, self._due = self._due, []
+        """Marks whose audio the caller has heard since the last call."""
+        due, self._heard_marks = self._heard_marks, []
         return due

@@ -219,7 +219,7 @@ class Relay:
 
     def _interrupt(self) -> None:
         heard = self.speaker.heard_so_far()
-        duration = self.port.voice.played_ms - self._response_ms
+        duration = max(0, self.port.voice.heard_ms - self._response_ms)
         self.speaker.cut()
         self.speaker.heard.clear()
         self._new_response = True

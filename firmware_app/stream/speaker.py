@@ -35,7 +35,7 @@ class Piece:
     language: str = ""
     number: int = 0
     audio_ms: int = 0
-    started_ms: int = 0           # VoiceQueue.played_ms when its first frame went out
+    started_ms: int = 0           # VoiceQueue.heard_ms when the caller began to hear it
 
 
 @dataclass
@@ -145,7 +145,7 @@ class Speaker:
             if piece is None:
                 continue
             if edge == "start":
-                piece.started_ms = self.port.voice.played_ms
+                piece.started_ms = self.port.voice.heard_ms
                 self.current = piece
                 self.on_start(piece)
             elif edge == "end":
@@ -162,7 +162,7 @@ class Speaker:
         words = list(self.heard)
         piece = self.current
         if piece is not None and piece.kind == "text" and piece.audio_ms:
-            played = self.port.voice.played_ms - piece.started_ms
+            played = self.port.voice.heard_ms - piece.started_ms
             split = piece.content.split()
             words.append(" ".join(split[:round(len(split) * min(1.0, played / piece.audio_ms))]))
         return " ".join(w for w in words if w)
