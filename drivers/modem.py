@@ -44,13 +44,13 @@ import asyncio
 import logging
 import time
 
-from . import echo
+from . import speexdsp
 from .at import ATChannel, ATTimeout, PortError
 from .constants import FRAME_BYTES, RATE
 from .line import CallInfo, HungUp, Line, LineError
 from .modem_dial import ModemDialling
 from .modem_protocol import CODECS, caller_fields, choose_codec, parse_cid_line, parse_vsm, shield
-from .options import ECHO_OPTIONS, Option, parse_options
+from .options import ECHO_OPTIONS, Option, echo_wanted, parse_options
 from .usb import usb_reset
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ class ModemLine(ModemDialling, Line):
         self._in_call = False
         self._timeouts = 0
         self._recovering = False
-        self.canceller = echo.from_options(o, two_wire=True)
+        self.echo = o if echo_wanted(o, two_wire=True) else None
+        self.canceller = None  # made with the first answer: an idle line holds no numpy
 
     def __repr__(self) -> str:
         return f"<ModemLine {self.port} rings={self.rings}>"
@@ -115,6 +116,8 @@ class ModemLine(ModemDialling, Line):
                 self.offer = choose_codec(self.offers, self.codec_wanted)
             except ValueError as e:
                 raise LineError(f"modem {self.port}: {e}") from None
+            if self.echo is not None:
+                speexdsp.library()  # missing, it stops the line now rather than at the first call
         except BaseException:
             await self.close()
             raise
@@ -188,6 +191,10 @@ class ModemLine(ModemDialling, Line):
             self.at.stream_wanted = False
             await self.command("ATH0", ok=("OK", "ERROR"))
             raise
+        if self.canceller is None and self.echo is not None:
+            from .echo import from_options
+
+            self.canceller = from_options(self.echo, two_wire=True)
         if self.canceller is not None:
             self.canceller.restart(dropped=self.at.dropped)  # the frame counts start again with the stream
         self._in_call = True

@@ -19,10 +19,10 @@ between a ``<DLE>`` and its code.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-import numpy as np
 
 from .constants import DTMF_KEYS, RATE
 
@@ -140,8 +140,11 @@ def _partial_marker(run: bytes) -> int:
 # --- codecs: the modem's 8-bit samples <-> 16-bit little-endian PCM ---------
 
 
-def _ulaw_tables() -> tuple[np.ndarray, np.ndarray]:
-    """G.711 µ-law, the same arithmetic as Sun's g711.c (and audioop)."""
+@functools.cache
+def _ulaw_tables():
+    """G.711 µ-law decode and encode tables, the same arithmetic as Sun's g711.c (and audioop)."""
+    import numpy as np
+
     u = ~np.arange(256, dtype=np.int32) & 0xFF
     t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
     decode = np.where(u & 0x80, 0x84 - t, t - 0x84).astype("<i2")
@@ -157,8 +160,6 @@ def _ulaw_tables() -> tuple[np.ndarray, np.ndarray]:
     return decode, encode
 
 
-_ULAW_DECODE, _ULAW_ENCODE = _ulaw_tables()
-
 
 @dataclass(frozen=True)
 class Codec:
@@ -169,9 +170,11 @@ class Codec:
 
     def decode(self, data: bytes) -> bytes:
         """Modem bytes to 16-bit little-endian PCM (two bytes per byte in)."""
+        import numpy as np  # numpy: a line waiting for rings goes without
+
         b = np.frombuffer(data, dtype=np.uint8)
         if self.name == "ulaw":
-            return _ULAW_DECODE[b].tobytes()
+            return _ulaw_tables()[0][b].tobytes()
         if self.name == "linear":
             return ((b.astype("<i2") - 128) << 8).astype("<i2").tobytes()
         return (b.view(np.int8).astype("<i2") << 8).tobytes()
@@ -180,9 +183,11 @@ class Codec:
         """16-bit little-endian PCM to modem bytes (one byte per sample)."""
         if len(pcm) % 2:
             raise ValueError(f"16-bit PCM must have an even length, not {len(pcm)} bytes")
+        import numpy as np
+
         s = np.frombuffer(pcm, dtype="<i2")
         if self.name == "ulaw":
-            return _ULAW_ENCODE[s.view("<u2")].tobytes()
+            return _ulaw_tables()[1][s.view("<u2")].tobytes()
         if self.name == "linear":
             return ((s >> 8) + 128).astype(np.uint8).tobytes()
         return (s >> 8).astype(np.int8).tobytes()

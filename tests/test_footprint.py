@@ -91,3 +91,29 @@ def test_a_box_waiting_for_rings_loads_no_heavy_module_and_keeps_its_card_closed
     names = imported(stderr)
     assert "gpiozero" in names and "aiohttp" in names
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+def test_a_modem_waiting_for_rings_loads_no_heavy_module():
+    """Its echo canceller (numpy) is made with the first answer, as the sound line's is."""
+    from fake_modem import FakeModem
+
+    with FakeModem() as modem, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text(f'[server]\nurl = "http://127.0.0.1:9/start"\n[line]\nurl = "modem://{modem.path}"\n'
+                          f'[console]\nlisten = "127.0.0.1:0"\n')
+        proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "firmware_app", "run",
+                                 "--config", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            end = time.monotonic() + 10
+            while "AT+FCLASS=0" not in modem.commands and time.monotonic() < end:
+                time.sleep(0.1)
+            time.sleep(1.0)
+            assert proc.poll() is None
+        finally:
+            proc.terminate()
+            stderr = proc.communicate(timeout=10)[1]
+    assert "AT+FCLASS=0" in modem.commands, modem.commands  # the line opened and waits for rings
+    names = imported(stderr)
+    assert "serial" in names and "aiohttp" in names
+    assert not names & set(HEAVY), sorted(names & set(HEAVY))
