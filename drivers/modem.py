@@ -180,6 +180,10 @@ class ModemLine(ModemDialling, Line):
         self._gone = None
         self.at.frames = asyncio.Queue()
         self._ended.clear()
+        if self.canceller is None and self.echo is not None:  # before the stream: its frames are counted
+            from .echo import from_options
+
+            self.canceller = from_options(self.echo, two_wire=True)
         await self.command("AT+FCLASS=8")
         await self.command(f"AT+VSM={self.offer.cml},{RATE}")
         await self.command("AT+VLS=1", ok=("OK", "VCON"))
@@ -191,10 +195,6 @@ class ModemLine(ModemDialling, Line):
             self.at.stream_wanted = False
             await self.command("ATH0", ok=("OK", "ERROR"))
             raise
-        if self.canceller is None and self.echo is not None:
-            from .echo import from_options
-
-            self.canceller = from_options(self.echo, two_wire=True)
         if self.canceller is not None:
             self.canceller.restart(dropped=self.at.dropped)  # the frame counts start again with the stream
         self._in_call = True

@@ -23,7 +23,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-
 from .constants import DTMF_KEYS, RATE
 
 DLE = 0x10
@@ -158,7 +157,6 @@ def _ulaw_tables():
     # encode is indexed by the sample's bit pattern read as unsigned.
     encode = np.roll(encode, -32768)
     return decode, encode
-
 
 
 @dataclass(frozen=True)

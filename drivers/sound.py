@@ -28,7 +28,8 @@ from . import speexdsp
 from .constants import FRAME_SECONDS, SILENCE
 from .line import CallInfo, HungUp, Line, LineError
 from .options import ECHO_OPTIONS, Option, echo_wanted, parse_options, pin
-from .soundcard import SoundCard, check_device
+from .soundcard import SoundCard
+from .sounddevices import check_device
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,15 @@
-"""Sound cards through PortAudio: found by name, at whatever rate they offer.
+"""Sound cards through PortAudio, at whatever rate they offer.
 
-A card is picked by a substring of its PortAudio name, never by index (card
-numbers move between Pi models and boots). It runs at the rate it offers
-best and is resampled to and from the line's 8 kHz frames.
-
-``list_devices()`` is what ``ivrbox devices`` prints; ``SoundCard`` carries
-a call's audio for the sound and kiosk lines; ``Speaker`` is output only,
-for the console line.
+A card is found by name (sounddevices.py). It runs at the rate it offers
+best and is resampled to and from the line's 8 kHz frames. ``SoundCard``
+carries a call's audio for the sound and kiosk lines; ``Speaker`` is output
+only, for the console line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import ctypes
-import ctypes.util
 import logging
 import time
 
@@ -22,136 +17,14 @@ import pyaudio
 
 from .constants import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, RATE
 from .line import LineError
+from .sounddevices import PREFERRED_RATES, find_device, pick_rate, portaudio, supported_rates
 from .thread_state import ThreadState
 
 log = logging.getLogger(__name__)
 
-#: Rates offered by ``list_devices``, and the order ``pick_rate`` tries.
-PROBE_RATES = (8000, 16000, 44100, 48000)
 MAX_QUEUED_FRAMES = 50  # one second of audio heard but not yet read
 PERIOD_FRAMES = 2  # 20 ms frames per playback callback: fewer wake-ups against a deeper queue
 HEAR_PERIOD_FRAMES = 5  # ... per capture callback: 100 ms more to hear a key, but no deeper playback queue
-PREFERRED_RATES = (8000, 16000, 48000, 44100, 32000, 22050, 96000)
-
-
-_quiet = []
-
-
-def _silence_native_logs() -> None:
-    """Stop ALSA and JACK printing their probing chatter on every PortAudio start.
-
-    Each re-probe of an unplugged card starts PortAudio again, and without
-    this every start writes dozens of lines to the journal.
-    """
-    if _quiet:
-        return
-    alsa_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                                    ctypes.c_int, ctypes.c_char_p)(lambda *a: None)
-    jack_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda *a: None)
-    _quiet.extend((alsa_handler, jack_handler))  # keep the callbacks alive
-    for lib, setters, handler in (("asound", ["snd_lib_error_set_handler"], alsa_handler),
-                                  ("jack", ["jack_set_error_function", "jack_set_info_function"],
-                                   jack_handler)):
-        path = ctypes.util.find_library(lib)
-        if path:
-            dll = ctypes.CDLL(path)
-            for setter in setters:
-                getattr(dll, setter)(handler)
-
-
-def _portaudio() -> pyaudio.PyAudio:
-    """A fresh PortAudio instance: devices are enumerated only when it starts."""
-    _silence_native_logs()
-    return pyaudio.PyAudio()
-
-
-def _supported_rates(pa: pyaudio.PyAudio, info: dict, rates=PROBE_RATES) -> list[int]:
-    kind = "input" if info["maxInputChannels"] else "output"
-    supported = []
-    for rate in rates:
-        try:
-            if pa.is_format_supported(rate, **{f"{kind}_device": info["index"],
-                                               f"{kind}_channels": 1,
-                                               f"{kind}_format": pyaudio.paInt16}):
-                supported.append(rate)
-        except ValueError:
-            pass
-    return supported
-
-
-def list_devices() -> list[dict]:
-    """Every sound device PortAudio sees, with what it can do.
-
-    Each dict has name, index, max_input_channels, max_output_channels,
-    default_rate and rates (those of 8000, 16000, 44100 and 48000 that the
-    device takes for 16-bit mono). Indexes are for display only: they
-    change when cards come and go.
-    """
-    pa = _portaudio()
-    try:
-        devices = []
-        for i in range(pa.get_device_count()):
-            info = pa.get_device_info_by_index(i)
-            devices.append({
-                "name": info["name"],
-                "index": info["index"],
-                "max_input_channels": int(info["maxInputChannels"]),
-                "max_output_channels": int(info["maxOutputChannels"]),
-                "default_rate": int(info["defaultSampleRate"]),
-                "rates": _supported_rates(pa, info),
-            })
-        return devices
-    finally:
-        pa.terminate()
-
-
-def find_device(pa: pyaudio.PyAudio, name: str | None, need_input: bool, need_output: bool) -> dict:
-    """The first device whose name contains ``name`` (any case) and has the
-    channels asked for; the default device when ``name`` is empty."""
-    infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
-    fits = [d for d in infos
-            if (not need_input or d["maxInputChannels"] > 0)
-            and (not need_output or d["maxOutputChannels"] > 0)]
-    if name:
-        fits = [d for d in fits if name.lower() in d["name"].lower()]
-    else:
-        try:
-            default = (pa.get_default_output_device_info() if need_output
-                       else pa.get_default_input_device_info())
-            fits = [d for d in fits if d["index"] == default["index"]] or fits
-        except OSError:
-            pass
-    if fits:
-        return fits[0]
-    wanted = " and ".join(w for w, on in (("input", need_input), ("output", need_output)) if on)
-    seen = "; ".join(f"{d['name']!r} (in {d['maxInputChannels']}, out {d['maxOutputChannels']})"
-                     for d in infos) or "none"
-    label = repr(name) if name else "the default device"
-    raise LineError(f"no sound device matching {label} with {wanted}; devices seen: {seen}")
-
-
-def check_device(name: str | None) -> None:
-    """Raise LineError unless a full-duplex device matching ``name`` is there."""
-    pa = _portaudio()
-    try:
-        find_device(pa, name, True, True)
-    finally:
-        pa.terminate()
-
-
-def pick_rate(supported, default_rate: int) -> int:
-    """The device rate to run at: 8 kHz when the card takes it, else the
-    cheapest rate it does take, else its own default.
-
-    >>> pick_rate([44100, 48000], 44100)
-    48000
-    >>> pick_rate([], 44100)
-    44100
-    """
-    for rate in PREFERRED_RATES:
-        if rate in supported:
-            return rate
-    return int(default_rate)
 
 
 class SoundCard:
@@ -189,7 +62,7 @@ class SoundCard:
         self.stall = stall
         self.rate = None
         self.device = None
-        self._device_latency = 0.0
+        self.device_latency = 0.0  # seconds: PortAudio's output latency, the device's own buffer
         self._pa = None
         self._streams = []
 
@@ -198,15 +71,11 @@ class SoundCard:
         return bool(self._streams)
 
     @property
-    def latency(self) -> float:
-        """Seconds between ``write_frame`` returning and the sound leaving the
-        card, at most: the queue plus the device's own buffer."""
-        return self.depth * FRAME_SECONDS + self._device_latency
-
-    @property
     def queued_seconds(self) -> float:
         """Seconds of audio ahead of a frame written now: the queue as it is, and the device's buffer."""
-        return len(self._out) * FRAME_SECONDS + self._device_latency if self._streams else 0.0
+        if not self._streams:
+            return 0.0
+        return len(self._out) * FRAME_SECONDS + len(self._pending) / 2 / self.rate + self.device_latency
 
     async def open(self) -> None:
         """Open the card (in a worker thread). Raises LineError if it is not there."""
@@ -223,18 +92,19 @@ class SoundCard:
         self._pending = b""
         self._heard = b""
         self.starved = 0  # samples played as silence for want of queued audio (the echo canceller's timeline)
-        self._dropped_samples = 0  # heard but dropped unread, the reader a second behind (the same)
+        # Heard but dropped unread, the reader a second behind (the same): at the card's rate, and at 8 kHz.
+        self._dropped_samples = self._dropped_frames = 0
         self._hear_state, self._play_state = ThreadState(), ThreadState()
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
         # Capture and playback are separate streams: a full-duplex PortAudio
         # stream over ALSA plugins sometimes never starts its callback.
-        pa = _portaudio()
+        pa = portaudio()
         streams = []
         try:
             info = find_device(pa, self.name, self.input, self.output)
-            rate = self.rate_wanted or pick_rate(_supported_rates(pa, info, PREFERRED_RATES),
+            rate = self.rate_wanted or pick_rate(supported_rates(pa, info, PREFERRED_RATES),
                                                  info["defaultSampleRate"])
             from .resample import Resampler  # numpy: an idle line only probes its card
 
@@ -255,13 +125,13 @@ class SoundCard:
             self._release(streams, pa)
             raise
         self._pa, self._streams, self.rate, self.device = pa, streams, rate, info["name"]
-        self._device_latency = streams[-1].get_output_latency() if self.output else 0.0
+        self.device_latency = streams[-1].get_output_latency() if self.output else 0.0
         log.info("sound device %r open at %d Hz", self.device, rate)
 
     @property
     def dropped(self) -> int:
         """Frames heard but dropped unread: the echo canceller's timeline counts them."""
-        return self._dropped_samples * RATE // self.rate // FRAME_SAMPLES if self.rate else 0
+        return self._dropped_frames + (self._dropped_samples * RATE // self.rate // FRAME_SAMPLES if self.rate else 0)
 
     def _hear(self, data, count, time_info, status):
         self._hear_state.keep()
@@ -373,6 +243,9 @@ class SoundCard:
         whole = len(heard) // FRAME_BYTES * FRAME_BYTES
         self._frames.extend(heard[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
         self._heard = heard[whole:]
+        while len(self._frames) > MAX_QUEUED_FRAMES:
+            self._frames.popleft()
+            self._dropped_frames += 1
 
     async def write_frame(self, frame: bytes) -> None:
         """Queue 20 ms of 8 kHz PCM; waits while ``depth`` frames are queued."""

@@ -99,7 +99,6 @@ def test_a_callers_keys_over_the_echo_barge_in(config):
     ("modem:///dev/ttyACM0", True), ("modem:///dev/ttyACM0?echo=off", False),
     ("sound://USB?hook=GPIO17&ring=GPIO27", True), ("sound://USB?hook=GPIO17&echo=off", False),
     ("sound://USB", False), ("sound://USB?echo=on&echo_tail=128&echo_delay=40", True),
-    ("modem:///dev/ttyACM0", True), ("modem:///dev/ttyACM0?echo=off", False),
     ("sim:", False), ("sim:?echo=6dB,20ms", True), ("sim:?echo=6dB,20ms&canceller=off", False)])
 def test_the_canceller_is_on_by_default_on_two_wire_lines(url, on):
     from gpiozero.pins.mock import MockFactory

@@ -12,7 +12,8 @@ from drivers import LineError, open_line
 from drivers.constants import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, RATE, SILENCE
 from drivers.line import CallInfo, HungUp
 from drivers.resample import Resampler
-from drivers.soundcard import MAX_QUEUED_FRAMES, SoundCard, Speaker, list_devices, pick_rate
+from drivers.soundcard import MAX_QUEUED_FRAMES, SoundCard, Speaker
+from drivers.sounddevices import list_devices, pick_rate
 from bench.pulse import Caller, Recorder, active_span, fake_card, peaks, tone, unique
 
 CARD = unique("ivrtest_usb")
@@ -195,7 +196,7 @@ def test_playback_queue_is_bounded_and_a_stop_drops_it(card, caller):
             dropped = line.discard_output()
             for frame in [SILENCE] * 25:
                 await line.write_frame(frame)
-            budget = line.card.latency
+            budget = line.card.depth * FRAME_SECONDS + line.card.device_latency
             await line.hangup()
         await asyncio.sleep(0.1)
         return max(leads[10:]), budget, dropped, recorder.stop()

@@ -73,3 +73,25 @@ def test_voice_queue_marks_wait_for_audio_and_clear_releases_them():
     assert queue.clear() == ["three-frames"] and queue.next_frame() is None
     queue.mark("nothing-before-it")
     assert queue.take_marks() == ["nothing-before-it"]
+
+
+def test_voice_queue_marks_wait_for_the_audio_the_line_still_holds():
+    """A line holding 60 ms ahead of each frame: a frame is heard three ticks after it is handed out."""
+    queue = VoiceQueue()
+    queue.push(bytes(640))
+    queue.mark("a")
+    queue.push(bytes(320))
+    queue.mark("b")
+    seen = []
+    for _ in range(7):
+        queue.next_frame(lag=0.06)
+        seen.append((queue.take_marks(), queue.heard_ms))
+    assert seen == [([], 0), ([], 0), ([], 0), ([], 20), (["a"], 40), (["b"], 60), ([], 60)]
+    queue.push(bytes(640))
+    queue.mark("c")
+    queue.push(bytes(640))
+    queue.mark("d")
+    for _ in range(3):
+        queue.next_frame(lag=0.06)
+    assert queue.clear() == ["c", "d"] and queue.cut  # in order, and the line drops what it holds
+    assert queue.take_marks() == [] and queue.heard_ms == queue.played_ms

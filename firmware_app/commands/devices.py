@@ -70,7 +70,7 @@ def describe_port(info: dict, name: str) -> list[str]:
 
 def print_sound() -> None:
     try:
-        from drivers.soundcard import list_devices
+        from drivers.sounddevices import list_devices
 
         devices = list_devices()
     except Exception as exc:  # any failure of the audio stack is reported, not fatal

@@ -102,8 +102,8 @@ class VoiceQueue:
     cut: bool = False  # audio was dropped unplayed: the line may drop what it queued too
     _due: list = field(default_factory=list)
     _head: bytes = b""
-    _tick: int = 0  # frames the pump has asked for
-    _unheard: deque = field(default_factory=deque)  # (tick when heard, played_ms then, [marks due then])
+    _tick: int = 0  # frames the pump has asked for: the line gets one a tick
+    _unheard: deque = field(default_factory=deque)  # (tick handed out, played_ms then, [marks after it])
     _heard_marks: list = field(default_factory=list)
 
     def push(self, pcm: bytes) -> bool:
@@ -118,20 +118,19 @@ class VoiceQueue:
     def mark(self, name: str) -> None:
         self.items.append(_Mark(name))
         self._settle_marks()
-        if not self._unheard:  # the caller has heard everything before it
-            self._heard_marks += self._due
-            self._due = []
+        self._after_handed()
 
     def clear(self) -> list[str]:
-        """Drop what has not played; return the marks that were pending.
+        """Drop what has not played; return the marks that were pending, in order.
 
-        Marks whose audio the line still holds are due at once: the line drops that audio too."""
-        dropped = [item.name for item in self.items if isinstance(item, _Mark)]
+        That includes marks whose audio the line still holds: the line drops that audio too."""
         self.cut = self.cut or self.queued > 0 or bool(self._unheard)
+        self._hear(until=None)
+        pending = self._heard_marks + self._due + [item.name for item in self.items if isinstance(item, _Mark)]
+        self._heard_marks, self._due = [], []
         self.items.clear()
         self._head, self.queued = b"", 0
-        self._hear(until=None)
-        return dropped
+        return pending
 
     @property
     def busy(self) -> bool:
@@ -148,26 +147,30 @@ class VoiceQueue:
                 if frame:
                     break                            # the mark is due after this frame
                 self._due.append(self.items.popleft().name)
+                self._after_handed()                 # ... or after the audio already handed out
                 continue
             self.items.popleft()
             frame += item
-        heard_at = self._tick + math.ceil(round(lag / FRAME_SECONDS, 6))
         if frame:
             frame, self._head = frame[:FRAME_BYTES], frame[FRAME_BYTES:]
             self.queued -= len(frame)
             self.played_ms += FRAME_MS
+            self._unheard.append((self._tick, self.played_ms, []))
             if not self._head:
                 self._settle_marks()
-        if self._due:
-            self._unheard.append((heard_at, self.played_ms, self._due))
-            self._due = []
-        elif frame:
-            self._unheard.append((heard_at, self.played_ms, []))
-        self._hear(until=self._tick)
+        self._after_handed()
+        # The line holds the frames of the last LAG's worth of ticks; older ones have been heard.
+        self._hear(until=self._tick - math.ceil(round(lag / FRAME_SECONDS, 6)))
         return frame.ljust(FRAME_BYTES, b"\0") if frame else None
 
+    def _after_handed(self) -> None:
+        """Marks whose audio has all been handed out are heard with its last frame."""
+        if self._due:
+            (self._unheard[-1][2] if self._unheard else self._heard_marks).extend(self._due)
+            self._due = []
+
     def _hear(self, until: int | None) -> None:
-        """What the line has played out by tick UNTIL (everything, for None) is heard."""
+        """Frames handed out by tick UNTIL (all of them, for None) have been heard."""
         while self._unheard and (until is None or self._unheard[0][0] <= until):
             _, self.heard_ms, marks = self._unheard.popleft()
             self._heard_marks.extend(marks)
