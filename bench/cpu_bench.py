@@ -53,6 +53,7 @@ CALLS = {  # what the box gathers, what the caller says meanwhile (phrases with 
     "dtmf": ('<Gather input="dtmf" timeout="60"></Gather>', None),
     "dtmf, card at 48 kHz": ('<Gather input="dtmf" timeout="60"></Gather>', None, "?rate=48000"),
     "speech, no hints": (SPEECH.format(hints=""), "hints"),
+    "speech, no hints, other words": (SPEECH.format(hints=""), "other words"),  # the peer of the last row
     "speech+hints, a hint said": (SPEECH.format(hints=f'hints="{HINTS}" '), "hints"),
     "speech+hints, other words": (SPEECH.format(hints=f'hints="{HINTS}" '), "other words"),
 }
