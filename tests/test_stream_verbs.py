@@ -62,12 +62,15 @@ def test_conversation_relay_attributes_and_children():
     assert spec.parameters == {"who": "kiosk"}
 
 
+def queued(queue: VoiceQueue, *items) -> VoiceQueue:
+    """QUEUE with ITEMS added in order: bytes are audio, strings marks."""
+    for item in items:
+        queue.push(item) if isinstance(item, bytes) else queue.mark(item)
+    return queue
+
+
 def test_voice_queue_marks_wait_for_audio_and_clear_releases_them():
-    queue = VoiceQueue()
-    queue.push(bytes(640))
-    queue.mark("two-frames")
-    queue.push(bytes(320))
-    queue.mark("three-frames")
+    queue = queued(VoiceQueue(), bytes(640), "two-frames", bytes(320), "three-frames")
     assert queue.next_frame() is not None and queue.take_marks() == []
     assert queue.next_frame() is not None and queue.take_marks() == ["two-frames"]
     assert queue.clear() == ["three-frames"] and queue.next_frame() is None
@@ -77,20 +80,13 @@ def test_voice_queue_marks_wait_for_audio_and_clear_releases_them():
 
 def test_voice_queue_marks_wait_for_the_audio_the_line_still_holds():
     """A line holding 60 ms ahead of each frame: a frame is heard three ticks after it is handed out."""
-    queue = VoiceQueue()
-    queue.push(bytes(640))
-    queue.mark("a")
-    queue.push(bytes(320))
-    queue.mark("b")
+    queue = queued(VoiceQueue(), bytes(640), "a", bytes(320), "b")
     seen = []
     for _ in range(7):
         queue.next_frame(lag=0.06)
         seen.append((queue.take_marks(), queue.heard_ms))
     assert seen == [([], 0), ([], 0), ([], 0), ([], 20), (["a"], 40), (["b"], 60), ([], 60)]
-    queue.push(bytes(640))
-    queue.mark("c")
-    queue.push(bytes(640))
-    queue.mark("d")
+    queued(queue, bytes(640), "c", bytes(640), "d")
     for _ in range(3):
         queue.next_frame(lag=0.06)
     assert queue.clear() == ["c", "d"] and queue.cut  # in order, and the line drops what it holds

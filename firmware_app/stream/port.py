@@ -100,7 +100,6 @@ class VoiceQueue:
     played_ms: int = 0  # voice handed to the line
     heard_ms: int = 0   # ... and out of the line to the caller
     cut: bool = False  # audio was dropped unplayed: the line may drop what it queued too
-    _due: list = field(default_factory=list)
     _head: bytes = b""
     _tick: int = 0  # frames the pump has asked for: the line gets one a tick
     _unheard: deque = field(default_factory=deque)  # (tick handed out, played_ms then, [marks after it])
@@ -118,7 +117,6 @@ class VoiceQueue:
     def mark(self, name: str) -> None:
         self.items.append(_Mark(name))
         self._settle_marks()
-        self._after_handed()
 
     def clear(self) -> list[str]:
         """Drop what has not played; return the marks that were pending, in order.
@@ -126,8 +124,8 @@ class VoiceQueue:
         That includes marks whose audio the line still holds: the line drops that audio too."""
         self.cut = self.cut or self.queued > 0 or bool(self._unheard)
         self._hear(until=None)
-        pending = self._heard_marks + self._due + [item.name for item in self.items if isinstance(item, _Mark)]
-        self._heard_marks, self._due = [], []
+        pending = self._heard_marks + [item.name for item in self.items if isinstance(item, _Mark)]
+        self._heard_marks = []
         self.items.clear()
         self._head, self.queued = b"", 0
         return pending
@@ -141,16 +139,9 @@ class VoiceQueue:
         of audio the line holds ahead of this frame, which the caller hears first."""
         self._tick += 1
         frame = self._head
-        while len(frame) < FRAME_BYTES and self.items:
-            item = self.items[0]
-            if isinstance(item, _Mark):
-                if frame:
-                    break                            # the mark is due after this frame
-                self._due.append(self.items.popleft().name)
-                self._after_handed()                 # ... or after the audio already handed out
-                continue
-            self.items.popleft()
-            frame += item
+        # A mark ends the frame: it is due after it. (One with no audio before it was settled already.)
+        while len(frame) < FRAME_BYTES and self.items and not isinstance(self.items[0], _Mark):
+            frame += self.items.popleft()
         if frame:
             frame, self._head = frame[:FRAME_BYTES], frame[FRAME_BYTES:]
             self.queued -= len(frame)
@@ -158,16 +149,9 @@ class VoiceQueue:
             self._unheard.append((self._tick, self.played_ms, []))
             if not self._head:
                 self._settle_marks()
-        self._after_handed()
         # The line holds the frames of the last LAG's worth of ticks; older ones have been heard.
         self._hear(until=self._tick - math.ceil(round(lag / FRAME_SECONDS, 6)))
         return frame.ljust(FRAME_BYTES, b"\0") if frame else None
-
-    def _after_handed(self) -> None:
-        """Marks whose audio has all been handed out are heard with its last frame."""
-        if self._due:
-            (self._unheard[-1][2] if self._unheard else self._heard_marks).extend(self._due)
-            self._due = []
 
     def _hear(self, until: int | None) -> None:
         """Frames handed out by tick UNTIL (all of them, for None) have been heard."""
@@ -176,8 +160,9 @@ class VoiceQueue:
             self._heard_marks.extend(marks)
 
     def _settle_marks(self) -> None:
+        """Marks whose audio has all been handed out are heard with its last frame."""
         while not self._head and self.items and isinstance(self.items[0], _Mark):
-            self._due.append(self.items.popleft().name)
+            (self._unheard[-1][2] if self._unheard else self._heard_marks).append(self.items.popleft().name)
 
     def take_marks(self) -> list[str]:
         """Marks whose audio the caller has heard since the last call."""
