@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from serial.tools import list_ports
 
-    from drivers.modem import identify
+    from drivers.modem_identify import identify
 
     by_id = {os.path.realpath(p): p for p in glob.glob("/dev/serial/by-id/*")}
     ports = [(p.device, p.description, p.hwid) for p in sorted(list_ports.comports(), key=lambda p: p.device)]
