@@ -129,7 +129,8 @@ def test_a_voice_modem_flashes_and_dials_with_its_own_commands(flash):
     """The modem line against the fake modem on a pty: ATD!; flashes, AT+VTS dials, the
     stream restarts between them so the box hears dial tone and ringback; a modem without
     the flash modifier answers ERROR and the dial fails with a warning, the call going on."""
-    from fake_modem import FakeModem, tone
+    from fake_modem import FakeModem
+    from modem_audio import tone
 
     with TwimlServer(ROUTES) as server, FakeModem("usr5637", flash=flash) as modem:
         config = load(None)

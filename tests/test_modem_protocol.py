@@ -12,7 +12,8 @@ from drivers.modem_protocol import (
     parse_vsm,
     shield,
 )
-from fake_modem import MODELS, ulaw_byte, ulaw_sample
+from fake_modem import MODELS
+from modem_audio import ulaw_byte, ulaw_sample
 
 ALL_SAMPLES = np.arange(-32768, 32768, dtype="<i2")
 
