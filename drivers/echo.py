@@ -30,12 +30,13 @@ is left out: it works only with its noise suppressor on, and adds 20 ms.
 
 A card that misses its deadline on a loaded machine plays silence that
 nobody counts (an underrun), and the echo comes back a little later than
-the filter has learnt: the filter then adds an echo that is not there and
+the filter has learnt: the filter then takes off an echo that is not there
+(``drivers.echo_watch`` tells that from a caller under the echo) or even
 makes what the line heard louder, which a caller talking over the prompt
-cannot make it do. A frame it made louder goes on as heard, through an NLP
-that counts on nothing taken off it; and once the filter has done that two
-frames running (or once by 2 dB), the NLP trusts it only as it cancels
-again.
+cannot make it do. Such a frame goes on as heard, through an NLP that
+counts on nothing taken off it; and once the filter has done that two
+frames running (or made one 2 dB louder), the NLP trusts it only as it
+cancels again, and looks for the echo anywhere the delay could have moved it.
 
 The line calls ``playback`` with every frame it sends (and with silence
 for each frame its card played for want of one), ``capture`` with every
@@ -65,6 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .echo_delay import MAX_LAG, DelayEstimator
+from .echo_watch import PathWatch
 from .line import Heard
 from .constants import DBM0_PEAK, FRAME_BYTES, FRAME_SAMPLES, RATE, SILENCE
 from .speexdsp import EchoCancellerError, library
@@ -87,6 +89,9 @@ LEARNING_TRUST_DB = 9.0  # ... and the most while it learns
 # its input, in a frame or so: a filter that has lost the path does more, and for longer.
 WORSE_DB = 1.0  # the filter made two frames running this much louder: it has lost the path
 WORSE_ONCE_DB = 2.0  # ... or one frame this much
+# After a reset the filter's first frames can look as if they cancel (speexdsp's
+# output starts low): the NLP measures nothing from them.
+SETTLE_FRAMES = 10
 AS_HEARD_DB = 1.5  # a frame it made this much louder goes on as heard
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
 MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
@@ -162,9 +167,11 @@ class EchoCanceller:
         self._far_active = (DBM0_PEAK * 10 ** (FAR_ACTIVE_DBM0 / 20)) ** 2 / 2 * FRAME_SAMPLES
         self._power_in = self._power_out = 0.0
         self._since_in = self._since_out = 0.0  # the same since the NLP last stopped trusting the filter
+        self._unsettled = 0  # frames of the box talking alone a filter reset still leaves out of that
         self._worse = 0  # frames running that the filter made louder
         self._placed = False  # the filter has cancelled the echo where its tail is: the echo lies there
         self._dropped = 0  # the line's count of heard frames dropped unread, so far
+        self._watch = PathWatch(active=self._far_active)
 
     def playback(self, frame: bytes) -> None:
         """A frame the box sends to the line."""
@@ -220,6 +227,7 @@ class EchoCanceller:
             far_power = max(far_power, max(self._history_powers))
         if far_power < self._far_active:
             self._over = False
+            self._watch.reset()
             return out.raw
         e = np.frombuffer(out, "<i2").astype(np.float32)
         clean_power = float(e.dot(e))
@@ -228,11 +236,16 @@ class EchoCanceller:
             self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
             self._power_out += ERLE_SMOOTHING * (clean_power - self._power_out)
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
-            self._since_in += ERLE_SMOOTHING * (heard_power - self._since_in)
-            self._since_out += ERLE_SMOOTHING * (clean_power - self._since_out)
+            if self._unsettled:
+                self._unsettled -= 1
+            else:
+                self._since_in += ERLE_SMOOTHING * (heard_power - self._since_in)
+                self._since_out += ERLE_SMOOTHING * (clean_power - self._since_out)
         if not self._nlp:
             return out.raw
-        if self._placed and self._learnt > 0.0 and self._lost(heard_power, clean_power, echo_max):
+        trusted = self._placed and self._learnt > 0.0
+        astray = self._watch.astray(d, e, echo_max) and trusted
+        if trusted and self._lost(heard_power, clean_power, echo_max, astray):
             self._distrust()
         # The best ERLE since the NLP last stopped trusting the filter, up to 20 dB: a
         # caller under the echo level drags the running estimate down, but not the filter.
@@ -246,7 +259,7 @@ class EchoCanceller:
         learning = self._learnt < NLP_TRUST_DB
         trust = min(self._learnt, LEARNING_TRUST_DB) if learning else self._learnt
         cleaned = out.raw
-        if clean_power > heard_power * 10 ** (AS_HEARD_DB / 10):  # and the NLP counts on nothing taken off
+        if astray or clean_power > heard_power * 10 ** (AS_HEARD_DB / 10):  # and the NLP counts on nothing taken off
             cleaned, clean_power, trust = heard, heard_power, 0.0
         bound = echo_max * 10 ** ((NLP_MARGIN_DB - trust) / 10)
         # A lone frame of residue just over the bound is enough for webrtcvad, whose own
@@ -268,30 +281,33 @@ class EchoCanceller:
             self._far_powers.append(float(x.dot(x)))
             self._heard_count += 1
             self._finder.heard(0.0)
+            self._watch.reset()
 
     def _far_frame(self, count: int) -> bytes:
         """Sent frame number ``count``, or silence if it is not (or no longer) kept."""
         index = count - (self._sent_count - len(self._sent))
         return self._sent[index] if 0 <= index < len(self._sent) else SILENCE
 
-    def _lost(self, heard_power: float, clean_power: float, echo_max: float) -> bool:
+    def _lost(self, heard_power: float, clean_power: float, echo_max: float, astray: bool) -> bool:
         """Whether the filter has lost the echo path it had learnt: the card played
         silence nobody counted (an underrun), or the echo moved by less than a frame.
-        It then adds an echo that is not there, and makes what the line heard louder
-        while only the box talks. A caller talking under the echo cannot make it do
-        that for long: it takes the echo off, and what is left is the caller."""
+        It then takes off an echo that is not there (``astray``), or makes what the
+        line heard louder, while only the box talks. A caller talking under the echo
+        cannot make it do that for long: it takes the echo off, and what is left is
+        the caller."""
         if heard_power > echo_max or max(heard_power, clean_power) < self._far_active:
             return False
-        self._worse = self._worse + 1 if clean_power > heard_power * 10 ** (WORSE_DB / 10) else 0
+        self._worse = self._worse + 1 if astray or clean_power > heard_power * 10 ** (WORSE_DB / 10) else 0
         return self._worse >= 2 or clean_power > heard_power * 10 ** (WORSE_ONCE_DB / 10)
 
     def _distrust(self) -> None:
-        """The NLP counts on the filter again once it cancels again. The echo is
-        still looked for about the tail only: an echo moved further is the delay
-        finder's to follow."""
+        """The NLP counts on the filter again once it cancels again, and until
+        then looks for the echo anywhere the delay could have moved it: an
+        underrun longer than the tail moves it out, for the delay finder to follow."""
         self._since_in = self._since_out = 0.0
         self._worse = 0
         self._learnt = 0.0
+        self._placed = False
         self.state.lost += 1
 
     def _follow(self, lag: int) -> None:
@@ -300,7 +316,9 @@ class EchoCanceller:
             return
         self._lag = max(lag - 1, 1)
         self._lib.speex_echo_state_reset(self._echo)
+        self._watch.reset()
         self._power_in = self._power_out = self._since_in = self._since_out = 0.0
+        self._unsettled = SETTLE_FRAMES
         self._learnt = 0.0
         self._placed = False
         self.state.erle_db = None
@@ -319,6 +337,7 @@ class EchoCanceller:
         self._finder = DelayEstimator()
         self._far_powers.extend([0.0] * self._far_powers.maxlen)
         self._history_powers.clear()
+        self._watch.reset()
         self._power_in = self._power_out = self._since_in = self._since_out = 0.0
         self._learnt = 0.0
         self._placed = False
@@ -329,6 +348,7 @@ class EchoCanceller:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
         self.restart()
+        self._unsettled = SETTLE_FRAMES
         self.state = EchoState(self.state.tail_ms, delay_ms=self.state.delay_ms)
 
     def close(self) -> None:
