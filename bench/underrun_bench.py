@@ -27,7 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-BASE = "ac7c66f"  # drivers.echo before it watched what its filter takes off (drivers.echo_watch)
+BASE = "ac7c66f7b0fbca91b722d928f9e685d3e6a8f0ce"  # drivers.echo before it watched what its filter takes off
+# What makes the calls, run from each tree: it must be the same in both, or the trees hear different calls.
+HARNESS = ("bench/echo_corpus.py", "drivers/constants.py", "drivers/impair.py", "firmware_app/listen/vad.py",
+           "firmware_app/speak/audio.py", "firmware_app/listen/tones.py")
 LOSSES = (6, 10)
 PHASES = (17, 101)  # samples into the frame where the underrun starts
 OFFSETS = range(7, 400, 23)  # frames after the prompts' first pass
@@ -103,7 +106,7 @@ def double_talk() -> list[float]:
 def measured_at(tree: Path) -> dict:
     """``sweep`` and ``double_talk`` run on the drivers in TREE, in a Python of its own."""
     out = subprocess.run([sys.executable, __file__], cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)),
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out)
 
 
@@ -111,6 +114,10 @@ def main() -> None:
     from bench.cpu_bench import ROOT, source_tree
 
     print(__doc__.split("\n\n")[1].replace("\n", " "))
+    changed = subprocess.run(["git", "-C", str(ROOT), "diff", "--name-only", BASE, "--", *HARNESS],
+                             check=True, capture_output=True, text=True).stdout.split()
+    if changed:
+        raise SystemExit(f"bench underrun: {', '.join(changed)} changed since {BASE[:7]}: move BASE on")
     with source_tree(BASE) as tree:
         before = measured_at(tree)
     after = measured_at(ROOT)
@@ -122,8 +129,9 @@ def main() -> None:
     total = calls * len(before["sweep"])
     print(f"{'all':<34}{sum(before['sweep'].values()):>10}{sum(after['sweep'].values()):>10}   of {total}")
     b, a = np.array(before["double talk"]), np.array(after["double talk"])
+    lower, higher = int((a < b - 0.3).sum()), int((a > b + 0.3).sum())
     print(f"\ndouble talk, the caller's SNR over {len(a)} calls (dB):  mean {b.mean():.1f} -> {a.mean():.1f}, "
-          f"worst {b.min():.1f} -> {a.min():.1f}; {int((a < b - 0.3).sum())} calls lower, {int((a > b + 0.3).sum())} higher")
+          f"worst {b.min():.1f} -> {a.min():.1f}; {lower} calls lower, {higher} higher")
 
 
 if __name__ == "__main__":

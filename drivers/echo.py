@@ -89,9 +89,6 @@ LEARNING_TRUST_DB = 9.0  # ... and the most while it learns
 # its input, in a frame or so: a filter that has lost the path does more, and for longer.
 WORSE_DB = 1.0  # the filter made two frames running this much louder: it has lost the path
 WORSE_ONCE_DB = 2.0  # ... or one frame this much
-# After a reset the filter's first frames can look as if they cancel (speexdsp's
-# output starts low): the NLP measures nothing from them.
-SETTLE_FRAMES = 10
 AS_HEARD_DB = 1.5  # a frame it made this much louder goes on as heard
 NLP_ONSET_DB = 6.0  # a frame less than this over the NLP's bound passes only if the one before was over it too
 MAX_QUEUED = 2 * MAX_LAG + 2  # frames sent kept to be matched with their echo; older ones are dropped
@@ -167,9 +164,10 @@ class EchoCanceller:
         self._far_active = (DBM0_PEAK * 10 ** (FAR_ACTIVE_DBM0 / 20)) ** 2 / 2 * FRAME_SAMPLES
         self._power_in = self._power_out = 0.0
         self._since_in = self._since_out = 0.0  # the same since the NLP last stopped trusting the filter
-        self._unsettled = 0  # frames of the box talking alone a filter reset still leaves out of that
         self._worse = 0  # frames running that the filter made louder
-        self._placed = False  # the filter has cancelled the echo where its tail is: the echo lies there
+        # the filter has cancelled the echo where its tail is, so the echo lies there; and the
+        # NLP trusts it, and watches for it losing the path, from then until it loses it
+        self._placed = False
         self._dropped = 0  # the line's count of heard frames dropped unread, so far
         self._watch = PathWatch(active=self._far_active)
 
@@ -217,8 +215,8 @@ class EchoCanceller:
         d = np.frombuffer(heard, "<i2").astype(np.float32)
         heard_power = float(d.dot(d))
         lag = self._finder.heard(heard_power)
-        if lag is not None:
-            self._follow(lag)
+        # this frame was cancelled before a move reset the filter: it tells nothing of the reset one
+        moved = lag is not None and self._follow(lag)
         x = np.frombuffer(far, "<i2").astype(np.float32)
         self._far_powers.append(float(x.dot(x)))
         far_power = max(self._far_powers)
@@ -232,20 +230,16 @@ class EchoCanceller:
         e = np.frombuffer(out, "<i2").astype(np.float32)
         clean_power = float(e.dot(e))
         echo_max = far_power * 10 ** (-RETURN_LOSS_MIN_DB / 10)
-        if heard_power <= echo_max:  # no louder than an echo: the box alone is talking
+        if heard_power <= echo_max and not moved:  # no louder than an echo: the box alone is talking
             self._power_in += ERLE_SMOOTHING * (heard_power - self._power_in)
             self._power_out += ERLE_SMOOTHING * (clean_power - self._power_out)
             self.state.erle_db = 10 * math.log10(max(self._power_in, 1.0) / max(self._power_out, 1.0))
-            if self._unsettled:
-                self._unsettled -= 1
-            else:
-                self._since_in += ERLE_SMOOTHING * (heard_power - self._since_in)
-                self._since_out += ERLE_SMOOTHING * (clean_power - self._since_out)
+            self._since_in += ERLE_SMOOTHING * (heard_power - self._since_in)
+            self._since_out += ERLE_SMOOTHING * (clean_power - self._since_out)
         if not self._nlp:
             return out.raw
-        trusted = self._placed and self._learnt > 0.0
-        astray = self._watch.astray(d, e, echo_max) and trusted
-        if trusted and self._lost(heard_power, clean_power, echo_max, astray):
+        astray = self._placed and self._watch.astray(d, e, echo_max)
+        if self._placed and self._lost(heard_power, clean_power, echo_max, astray):
             self._distrust()
         # The best ERLE since the NLP last stopped trusting the filter, up to 20 dB: a
         # caller under the echo level drags the running estimate down, but not the filter.
@@ -302,29 +296,32 @@ class EchoCanceller:
 
     def _distrust(self) -> None:
         """The NLP counts on the filter again once it cancels again, and until
-        then looks for the echo anywhere the delay could have moved it: an
-        underrun longer than the tail moves it out, for the delay finder to follow."""
+        then looks for the echo anywhere the delay could have moved it (an
+        underrun longer than the tail moves it out, for the delay finder to
+        follow) and for no further loss of the path."""
         self._since_in = self._since_out = 0.0
         self._worse = 0
         self._learnt = 0.0
         self._placed = False
+        self._watch.reset()
         self.state.lost += 1
 
-    def _follow(self, lag: int) -> None:
-        """Move the tail to an echo found ``lag`` frames back, one frame inside it."""
+    def _follow(self, lag: int) -> bool:
+        """Move the tail to an echo found ``lag`` frames back, one frame inside it,
+        unless the tail covers it already; whether it moved."""
         if self._lag <= lag <= self._lag + max(self.state.tail_ms // 20 - 1, 0):
-            return
+            return False
         self._lag = max(lag - 1, 1)
         self._lib.speex_echo_state_reset(self._echo)
         self._watch.reset()
         self._power_in = self._power_out = self._since_in = self._since_out = 0.0
-        self._unsettled = SETTLE_FRAMES
         self._learnt = 0.0
         self._placed = False
         self.state.erle_db = None
         self.state.delay_ms = (self._lag - 1) * 20
         self.state.moves += 1
         log.info("echo canceller: echo found %d ms back at heard frame %d; tail moved there", lag * 20, self._heard_count)
+        return True
 
     def restart(self, dropped: int = 0) -> None:
         """The line's streams start again (a new call on a card opened for it):
@@ -348,7 +345,6 @@ class EchoCanceller:
         """Forget the learnt echo path (a line moved to another device)."""
         self._lib.speex_echo_state_reset(self._echo)
         self.restart()
-        self._unsettled = SETTLE_FRAMES
         self.state = EchoState(self.state.tail_ms, delay_ms=self.state.delay_ms)
 
     def close(self) -> None:

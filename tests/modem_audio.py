@@ -8,6 +8,7 @@ import math
 
 from drivers.constants import DTMF_HIGH, DTMF_KEYS, DTMF_LOW, RATE
 
+
 def ulaw_byte(sample: int) -> int:
     sign = 0x80 if sample < 0 else 0
     magnitude = min(abs(sample), 32635) + 0x84

@@ -116,15 +116,15 @@ def test_underruns_late_in_a_frame_over_a_6_db_hybrid_let_the_echo_through_less_
     assert sum(falsely) <= 10
 
 
-def test_a_filter_that_has_lost_the_path_is_caught_in_the_first_frame_it_takes_nothing_off():
+def test_a_filter_taking_off_an_echo_that_is_not_there_is_caught_before_voice_activity_starts():
     # the shifted echo's first frame passed as the caller, and voice activity started on it
     starts, canceller = underrun(40, after(7))
     assert starts == [] and canceller.state.lost == 1
 
 
 def test_after_the_tail_moves_the_nlp_waits_for_the_filter_it_reset():
-    # speexdsp's output starts low after a reset, which looked like 20 dB of ERLE at once:
-    # the NLP trusted a filter that had learnt nothing, and let the echo through
+    # the frame the move came in was cancelled by the filter before its reset, and its 20 dB
+    # counted for the reset one: the NLP trusted a filter that had learnt nothing
     starts, canceller = underrun(80, after(200))
     assert starts == [] and canceller.state.moves >= 1
 

@@ -11,8 +11,8 @@ import pytest
 from drivers import HungUp, LineError
 from drivers.constants import FRAME_BYTES, RATE
 from drivers.modem_protocol import CODECS
-from fake_modem import DTMF_FREQS, FakeModem, tone
-
+from fake_modem import FakeModem
+from modem_audio import DTMF_FREQS, tone
 from modem_calls import answered, events_of, line_for, read_pcm, run
 
 
