@@ -14,8 +14,8 @@ after the model loaded, 1-9 s into the caller's speech, where the open
 recognizer is still fresh: it composes its lookahead graph as it goes, so
 its first utterances cost several times the later ones. Speech rows also
 give a later window, 20-40 s in, with the recognizer warm: for the same
-phrases said again, so a caller saying new things costs between the two. "before" is the same bench against the
-code at ``BASE`` (unpacked with ``git archive``, run by the same Python),
+phrases said again, so a caller saying new things costs between the two.
+"before" is the same bench against the code at ``BASE`` (unpacked with ``git archive``, run by the same Python),
 so both columns are measured in the same run on the same machine.
 
 Idle is the box waiting for rings on the same line (an FXO ring pin on

@@ -238,7 +238,7 @@ class EchoCanceller:
             self._since_out += ERLE_SMOOTHING * (clean_power - self._since_out)
         if not self._nlp:
             return out.raw
-        astray = self._placed and self._watch.astray(d, e, echo_max)
+        astray = self._placed and self._watch.astray(d, e, heard_power, clean_power, echo_max)
         if self._placed and self._lost(heard_power, clean_power, echo_max, astray):
             self._distrust()
         # The best ERLE since the NLP last stopped trusting the filter, up to 20 dB: a

@@ -13,11 +13,13 @@ as loud counts too, even if the filter took off a little less.
 
     >>> import numpy as np
     >>> watch = PathWatch(active=1.0)
+    >>> def judge(heard, clean):
+    ...     return watch.astray(heard, clean, float(heard.dot(heard)), float(clean.dot(clean)), echo_max=1e12)
     >>> echo = np.random.default_rng(1).normal(0, 1000, 800).astype(np.float32)
-    >>> watch.astray(echo[640:800], np.zeros(160, np.float32), echo_max=1e12)  # cancelled
+    >>> judge(echo[640:800], np.zeros(160, np.float32))  # cancelled
     False
     >>> late = echo[640 - 24:800 - 24]            # the echo comes back 24 samples late
-    >>> watch.astray(late, late - echo[640:800], echo_max=1e12)
+    >>> judge(late, late - echo[640:800])
     True
 """
 
@@ -40,12 +42,12 @@ class PathWatch:
     def reset(self) -> None:
         self._before = False
 
-    def astray(self, heard: np.ndarray, clean: np.ndarray, echo_max: float) -> bool:
+    def astray(self, heard: np.ndarray, clean: np.ndarray, heard_power: float, clean_power: float,
+               echo_max: float) -> bool:
         """Whether this frame says the filter has lost the path: ``heard`` is what
-        the line heard, ``clean`` the filter's output (float32 samples), ``echo_max``
-        the loudest echo the box's own voice could make now."""
+        the line heard, ``clean`` the filter's output (float32 samples, with their
+        powers), ``echo_max`` the loudest echo the box's own voice could make now."""
         before, self._before = self._before, False
-        heard_power = float(heard.dot(heard))
         if heard_power > echo_max or heard_power < self._active:
             return False  # louder than any echo, or too faint to tell
         taken = heard - clean
@@ -53,5 +55,5 @@ class PathWatch:
         if taken_power < self._active or float(heard.dot(taken)) >= MISFIT * taken_power:
             return False
         least = heard_power * 10 ** (-KEPT_DB / 10)
-        self._before = float(clean.dot(clean)) >= least and (before or taken_power >= least)
+        self._before = clean_power >= least and (before or taken_power >= least)
         return self._before
