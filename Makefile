@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chromium and chromium-driver: the web console's tests run in a real headless browser.
 APT_PACKAGES := python3-venv python3-dev espeak-ng sox libsox-fmt-all portaudio19-dev pulseaudio pulseaudio-utils \
                 libasound2-plugins multimon-ng libspandsp-dev libspeexdsp1 gcc systemd mosquitto \
-                chromium chromium-driver
+                chromium chromium-driver openssl
 
 .PHONY: run test bench apt venv install clean model
 
