@@ -8,6 +8,8 @@ depend on the machine's speed.
 """
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from bench.pulse import Caller, fake_card, unique
 from bench.twiml_server import TwimlServer
+from firmware_app.numbers import ensure_geodata, geodata_path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "vosk", "miniaudio", "soxr", "webrtcvad", "jinja2", "lameenc", "pkg_resources")
@@ -51,15 +54,49 @@ def test_simulating_an_unanswered_call_loads_no_heavy_module():
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
 
 
+def loaded(twiml: str, *args: str, env: dict | None = None) -> tuple[str, set[str], list]:
+    """``ivrbox simulate`` of TWIML: its events, every module loaded by its
+    end, and the requests the server saw."""
+    with TwimlServer({"/start": f"<Response>{twiml}</Response>"}) as server:
+        run = subprocess.run([sys.executable, "-c", LOADED_AT_EXIT, "simulate", server.url("/start"), *args],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout, set(run.stderr.split()), server.requests
+
+
 def test_simulate_loads_no_other_command_and_no_web_server_until_it_records():
-    with TwimlServer({"/start": "<Response><Hangup/></Response>"}) as server:
-        run = subprocess.run([sys.executable, "-c", LOADED_AT_EXIT, "simulate", server.url("/start")],
-                             cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and '"event": "hangup"' in run.stdout, run.stderr[-2000:]
-    names = set(run.stderr.split())
+    events, names, _ = loaded("<Hangup/>")
+    assert '"event": "hangup"' in events
     commands = {name for name in names if name.startswith("firmware_app.commands.")}
     assert commands == {"firmware_app.commands.simulate"}, commands
     assert "aiohttp.client" in names and "aiohttp.web" not in names
+
+
+def test_a_call_loads_the_verbs_its_documents_use_and_an_unknown_tag_loads_them_all():
+    def verbs(names):
+        return {n.rsplit(".", 1)[1] for n in names if n.startswith("firmware_app.twiml.verbs.")}
+
+    _, names, _ = loaded("<Hangup/>")
+    assert verbs(names) == {"base", "registry", "hangup", "say"}  # say: the interpreter's apology
+    events, names, _ = loaded("<Dance/><Hangup/>")
+    assert {"dial", "unsupported", "gather", "conversation_relay"} <= verbs(names)
+    assert "<Dance> is not supported in <Response>; skipped" in events
+
+
+def test_a_number_seen_before_is_placed_without_phonenumbers_and_a_busy_table_costs_only_the_memo(tmp_path):
+    ensure_geodata()
+    shutil.copy(geodata_path(), tmp_path / geodata_path().name)
+    env = dict(os.environ, CACHE_DIRECTORY=str(tmp_path))
+    new_york = {"FromCountry": "US", "FromState": "NY", "FromCity": "NEW YORK", "ToCountry": "US"}
+    berlin = {"FromCountry": "DE", "FromState": "", "FromCity": "Berlin", "ToCountry": "US"}
+    runs = [loaded("<Hangup/>", "--from", "+12125551234", env=env) for _ in range(2)]
+    with sqlite3.connect(tmp_path / geodata_path().name) as other:  # another box is writing to the file
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("DELETE FROM seen WHERE number = 'none'")
+        runs += [loaded("<Hangup/>", "--from", "+4930123456", env=env) for _ in range(2)]
+    for (_, _, requests), place in zip(runs, (new_york, new_york, berlin, berlin)):
+        assert {k: requests[0].params[k] for k in place} == place
+    assert ["phonenumbers" in names for _, names, _ in runs] == [True, False, True, True]
 
 
 def test_a_spoken_prompt_loads_numpy_when_it_is_needed():
