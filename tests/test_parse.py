@@ -3,7 +3,10 @@
 import pytest
 
 from firmware_app.twiml.parse import MAX_DOCUMENT, TwimlError, parse
-from firmware_app.twiml.verbs import Gather, Pause, Play, Say
+from firmware_app.twiml.verbs.gather import Gather
+from firmware_app.twiml.verbs.pause import Pause
+from firmware_app.twiml.verbs.play import Play
+from firmware_app.twiml.verbs.say import Say
 
 URL = "http://example.com/ivr/complex_gather.xml"
 
