@@ -93,7 +93,9 @@ def test_echo_agent_hears_the_caller_and_the_caller_hears_it_back(tmp_path, conf
     assert {e["action"] for e in marks} == {"mark"}
     close = of(events, "stream")[-1]
     assert close["action"] == "close" and close["reason"] == "closed" and close["sid"] == sid
-    assert close["sent"] == len(messages) and close["received"] == len(seen.sent)
+    # A frame the box sent as the agent's close crossed it is read by aiohttp's
+    # close() in the agent, which passes it on to nobody.
+    assert close["sent"] - len(messages) in (0, 1) and close["received"] == len(seen.sent)
     assert seen.closed == "agent"
     # The stream ended: statusCallback, <Connect action>, and the document goes on from there.
     assert sorted(r.path for r in server.requests) == ["/after", "/ivr", "/status", "/status"]

@@ -21,6 +21,7 @@ in the config, keeps them.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 from contextlib import ExitStack, contextmanager
@@ -107,6 +108,11 @@ def main(args: argparse.Namespace) -> int:
 
     with state_dir(config, args.state):
         asyncio.run(simulate())
+    # The call is over. Finalise what it left (its outbox's database closes and
+    # takes its write-ahead log back in), then spare the exit's collector a walk
+    # over everything else, which only the process's end frees (25 ms here).
+    gc.collect()
+    gc.freeze()
     return 0
 
 
