@@ -10,22 +10,26 @@ as a USB card that only takes 48 kHz, so the box's own resampler runs.
 CPU is utime+stime from ``/proc/PID/stat`` over a window of call time, per
 second of that window; wake-ups are the main thread's context switches
 (``/proc/PID/task/PID/status``). The window is the call's first seconds
-after the model loaded, 1-9 s into the caller's speech, where the open
+after the box's start-up work is done (its model loaded and, in "after",
+warmed on the language's number words: the caller starts once the box spends
+under 0.1 CPU-s per s), 1-9 s into the caller's speech, where the open
 recognizer is still fresh: it composes its lookahead graph as it goes, so
 its first utterances cost several times the later ones. Speech rows also
 give a later window, 20-40 s in, with the recognizer warm: for the same
 phrases said again, so a caller saying new things costs between the two.
-"before" is the same bench against the code at ``BASE`` (unpacked with ``git archive``, run by the same Python),
-so both columns are measured in the same run on the same machine.
+"before" is the same bench against the code at ``BASE`` (unpacked with ``git
+archive``, run by the same Python), so both columns are measured in the same
+run on the same machine.
 
 Idle is the box waiting for rings on the same line (an FXO ring pin on
 gpiozero's mock pins), with and without the Korean Vosk model configured:
-its RSS, and its CPU over 10 s. Start-up is ``ivrbox simulate`` on a
-one-verb flow, best of several runs; its peers, measured in the same run,
-are a Python that imports asyncio and aiohttp and makes the same POST, as it
-is and with OpenSSL's CA bundle set aside as the box sets it aside (which
-spares aiohttp's import parsing it twice). Both trees are byte-compiled
-first, as an installed box is.
+its RSS, and its CPU over 10 s, once settled as above; with the model, also
+the CPU-s it spent until then (loading the model, and warming it). Start-up
+is ``ivrbox simulate`` on a one-verb flow, best of several runs; its peers,
+measured in the same run, are a Python that imports asyncio and aiohttp and
+makes the same POST, as it is and with OpenSSL's CA bundle set aside as the
+box sets it aside (which spares aiohttp's import parsing it twice). Both
+trees are byte-compiled first, as an installed box is.
 """
 
 from __future__ import annotations
@@ -148,6 +152,8 @@ def call_cost(tree: Path, gather: str, said: str | None, options: str = "") -> d
         try:
             wait_until(lambda: server.requests, 60, proc)
             time.sleep(2.0 if not model else 5.0)  # the model loads, the card settles
+            if model:
+                settled(proc)
             caller.play(speech)
             began = time.monotonic()
             time.sleep(1.0 if model else 0)
@@ -170,8 +176,21 @@ def call_cost(tree: Path, gather: str, said: str | None, options: str = "") -> d
     return {"cpu": (cpu1 - cpu0) / seconds, "wakeups": (switches1 - switches0) / seconds, "rss": rss, "warm": warm}
 
 
-def idle(tree: Path, model: bool) -> tuple[float, float]:
-    """RSS (MB) and CPU-s per s of a box waiting for rings on a sound line, once settled."""
+def settled(proc: subprocess.Popen, busy: float = 0.1) -> None:
+    """Wait until the box's start-up work (loading and warming its model) is done:
+    it spends less than BUSY CPU-s per s over half a second."""
+    began = time.monotonic()
+    while time.monotonic() - began < 120:
+        before = cpu_seconds(proc.pid)
+        time.sleep(0.5)
+        if (cpu_seconds(proc.pid) - before) / 0.5 < busy:
+            return
+    raise RuntimeError("the box never settled")
+
+
+def idle(tree: Path, model: bool) -> tuple[float, float, float]:
+    """RSS (MB) and CPU-s per s of a box waiting for rings on a sound line, once
+    settled, and the CPU-s it spent getting there."""
     from bench.pulse import Caller, fake_card, unique
 
     with fake_card(unique("ivrbench_idle")) as card, tempfile.TemporaryDirectory() as tmp:
@@ -181,17 +200,12 @@ def idle(tree: Path, model: bool) -> tuple[float, float]:
         proc = box(tree, config)
         try:
             time.sleep(3.0)
-            if model:  # the model is loaded when RSS stops growing
-                last, same = 0, 0
-                while same < 4:
-                    time.sleep(0.5)
-                    now = status(proc.pid, "VmRSS")
-                    same, last = (same + 1 if now == last else 0), now
+            settled(proc)
             wait_until(lambda: True, 0, proc)
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             time.sleep(10.0)
             cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
-            return status(proc.pid, "VmRSS") / 1024, cpu
+            return status(proc.pid, "VmRSS") / 1024, cpu, cpu0
         finally:
             proc.terminate()
             proc.wait(10)
@@ -225,8 +239,8 @@ def main() -> None:
     for label, commit in (("before", BASE), ("after", None)):
         with source_tree(commit) as tree:
             rows[label] = {kind: call_cost(tree, *call) for kind, call in CALLS.items()}
-            rows[label]["idle"], rows[label]["idle cpu"] = idle(tree, model=False)
-            rows[label]["idle+model"], _ = idle(tree, model=True)
+            rows[label]["idle"], rows[label]["idle cpu"], _ = idle(tree, model=False)
+            rows[label]["idle+model"], _, rows[label]["start+model"] = idle(tree, model=True)
             rows[label]["startup"] = startup([sys.executable, "-m", "firmware_app", "simulate"], tree)
     floor = startup([sys.executable, "-c", AIOHTTP_POST], ROOT)
     floor_lazy = startup([sys.executable, "-c", AIOHTTP_POST], ROOT, SSL_CERT_FILE=os.devnull)
@@ -242,7 +256,8 @@ def main() -> None:
               f"{a['wakeups'] / b['wakeups']:>8.2f}")
         print(f"{'  RSS in call, MB':<34}{b['rss']:>16.1f}{a['rss']:>16.1f}{a['rss'] / b['rss']:>8.2f}")
     for key, label in (("idle", "idle RSS, no model, MB"), ("idle cpu", "idle CPU-s per s, no model"),
-                       ("idle+model", "idle RSS, Korean model, MB"), ("startup", "ivrbox simulate start-up, s")):
+                       ("idle+model", "idle RSS, Korean model, MB"),
+                       ("start+model", "CPU-s to load (and warm) it"), ("startup", "ivrbox simulate start-up, s")):
         b, a = rows["before"][key], rows["after"][key]
         print(f"{label:<34}{b:>16.3f}{a:>16.3f}{a / b if b else float('nan'):>8.2f}")
     print(f"{'  peer: asyncio+aiohttp, one POST':<34}{floor:>32.3f}")

@@ -358,3 +358,20 @@ def test_recognizers_hear_from_half_a_second_before_the_voice_onset():
     preroll = round(PREROLL_SECONDS / 0.02)
     assert len(onsets) == 2 and onsets[0] > 150
     assert session.fed == audio[onsets[0] + 1 - preroll:]
+
+
+def test_warm_up_lets_the_pooled_recognizer_hear_the_number_words_in_the_boxs_voice(models, ko):
+    from firmware_app.speak.tts import Synthesizer
+
+    said, warning = asyncio.run(Synthesizer().synth(" ".join(ko.number_words()), "man", "ko-KR"))
+    assert warning is None and len(said) > 16000        # over a second of speech
+    ko._idle.clear()
+    asyncio.run(models.warm_up(Synthesizer(command="/nonexistent/espeak-ng")))
+    assert models._warming is None and not ko._idle.get(8000)  # no voice for it: left cold
+    asyncio.run(models.warm_up(Synthesizer()))
+    models._warming.join(60)
+    (recognizer, heard), = ko._idle[8000]
+    assert heard == 16000 + len(said)                   # a second of silence, then the number words
+    stream = ko.open_stream(8000)
+    assert stream._rec is recognizer                    # the first gather's recognizer has run
+    stream.close()

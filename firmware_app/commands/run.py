@@ -79,6 +79,7 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     counter = Counter(calls)
     progress = Progress(patience=max(STUCK_SECONDS, (watchdog_interval() or 0) / 2))
     pinger = asyncio.create_task(watchdog(progress.alive))
+    warming = asyncio.create_task(models.warm_up(tts)) if models is not None else None
     reporter.start()
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
     try:
@@ -88,6 +89,8 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     finally:
         notify("STOPPING=1")
         pinger.cancel()
+        if warming is not None:
+            warming.cancel()
         if console is not None:
             await console.stop()
         await recordings.stop()

@@ -62,7 +62,8 @@ class Model(Protocol):
     def open_stream(self, rate: int) -> Stream: ...
     def grammar_stream(self, rate: int, phrases: list[str]) -> Stream: ...
     def number_words(self) -> list[str]: ...      # for speechModel="numbers_and_commands"
-    # Optional: def warm(self) -> None, run once after loading so the first stream starts cheap.
+    # Optional: def warm(self, rate, speech=b"") -> None: let a recognizer hear silence, then SPEECH,
+    # so that the first stream starts cheap (run after loading, and by SpeechModels.warm_up).
 
 
 class Engine(Protocol):

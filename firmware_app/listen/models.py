@@ -15,15 +15,22 @@ language's model with the engine that owns it (``make model``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
 import re
 import sys
 import threading
 from pathlib import Path
 
+from drivers.constants import RATE
+
 from .engine import Engine, Model, ModelError, engine_named
 
 
 _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+WARM_NICE = 10                      # warm_up's thread yields to calls, as a fallback recognizer does
 
 
 class SpeechModels:
@@ -47,6 +54,7 @@ class SpeechModels:
         self.load_seconds: dict[str, float] = {}
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warming: threading.Thread | None = None
 
     def start(self) -> None:
         """Begin loading, one model after the other, in a daemon thread. Safe to call twice."""
@@ -71,6 +79,41 @@ class SpeechModels:
                 self._failed[language] = f"{type(e).__name__}: {e}"
             self.load_seconds.setdefault(language, time.perf_counter() - began)
         self._done.set()
+
+    async def warm_up(self, tts, rate: int = RATE) -> None:
+        """Once every model has loaded, let each hear its language's number
+        words, said by TTS (``await tts.synth(text, voice, language)`` ->
+        (pcm, warning), the box's own voice), in a thread of its own at low
+        priority; a language TTS cannot speak is left as it is.
+
+        A fresh open recognizer composes its decoding graph as it decodes, so
+        the first words it hears cost it two to four times what they cost once
+        it has run: on a Pi Zero 2 W the first caller after a start would be
+        recognised slower than they speak. Number words are what IVR callers
+        say most. This costs some 2 CPU-s here for the Korean small model,
+        once, and the memory those first words would have added anyway.
+        """
+        while not self._done.is_set():
+            await asyncio.sleep(0.5)
+        speech = {}
+        for language, model in list(self._loaded.items()):
+            words = model.number_words() if hasattr(model, "warm") else []
+            if words:
+                pcm, warning = await tts.synth(" ".join(words), "man", language)
+                if warning is None:
+                    speech[language] = pcm
+        if speech:
+            self._warming = threading.Thread(target=self._warm, args=(speech, rate), name="speech-warm", daemon=True)
+            self._warming.start()
+
+    def _warm(self, speech: dict[str, bytes], rate: int) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_NICE)
+        for language, pcm in speech.items():
+            try:
+                self._loaded[language].warm(rate, pcm)
+            except Exception as e:      # noqa: BLE001 - the model still works, only cold
+                logging.getLogger("ivrbox.speech").warning("warming the %s model failed: %s", language, e)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every model has loaded or failed; False on timeout."""

@@ -199,12 +199,12 @@ class VoskModel:
             recognizer = KaldiRecognizer(self._model, rate)
         return VoskStream(recognizer, functools.partial(self._give_back, rate), heard)
 
-    def warm(self, rate: int = 8000) -> None:
-        """Leave one free-text recognizer in the pool that has already run: its
-        graph's first expansion (0.6 CPU-s of the 1.3 for the Korean model)
-        happens now, not in the first speech gather."""
+    def warm(self, rate: int = 8000, speech: bytes = b"") -> None:
+        """Leave one free-text recognizer in the pool that has already run, on a
+        second of silence and then SPEECH: its graph's first expansion happens
+        now, not in the first speech gather (see SpeechModels.warm_up)."""
         stream = self.open_stream(rate)
-        stream.accept(bytes(rate * 2))
+        stream.accept(bytes(rate * 2) + speech)
         stream.finish()
 
     def _give_back(self, rate: int, recognizer, heard: int) -> None:
