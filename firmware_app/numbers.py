@@ -43,6 +43,7 @@ import sys
 from pathlib import Path
 
 NANP = 1
+SEEN_LONGEST = 32  # a caller ID longer than any dialled number is not worth keeping
 SEEN_TABLE = ("CREATE TABLE IF NOT EXISTS seen (number TEXT, home TEXT, country TEXT, state TEXT, city TEXT, "
               "PRIMARY KEY (number, home)) WITHOUT ROWID")
 
@@ -130,9 +131,10 @@ def _place(number: str, home: str) -> tuple[str, str, str]:
     if row:
         return row
     place = _work_out(number, home)
-    with contextlib.suppress(sqlite3.Error):  # read-only, full or busy: worked out again next time
-        db.execute(SEEN_TABLE)
-        db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", (number, home, *place))
+    if len(number) <= SEEN_LONGEST:
+        with contextlib.suppress(sqlite3.Error):  # read-only, full or busy: worked out again next time
+            db.execute(SEEN_TABLE)
+            db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", (number, home, *place))
     return place
 
 

@@ -86,6 +86,8 @@ def test_a_call_loads_the_verbs_its_documents_use_and_an_unknown_tag_loads_them_
 def test_a_number_seen_before_is_placed_without_phonenumbers_and_a_busy_table_costs_only_the_memo(tmp_path):
     ensure_geodata()
     shutil.copy(geodata_path(), tmp_path / geodata_path().name)
+    with sqlite3.connect(tmp_path / geodata_path().name) as db:
+        db.execute("DROP TABLE IF EXISTS seen")          # as a file exported before numbers were kept
     env = dict(os.environ, CACHE_DIRECTORY=str(tmp_path))
     new_york = {"FromCountry": "US", "FromState": "NY", "FromCity": "NEW YORK", "ToCountry": "US"}
     berlin = {"FromCountry": "DE", "FromState": "", "FromCity": "Berlin", "ToCountry": "US"}
@@ -97,6 +99,11 @@ def test_a_number_seen_before_is_placed_without_phonenumbers_and_a_busy_table_co
     for (_, _, requests), place in zip(runs, (new_york, new_york, berlin, berlin)):
         assert {k: requests[0].params[k] for k in place} == place
     assert ["phonenumbers" in names for _, names, _ in runs] == [True, False, True, True]
+    junk = "+1" + "2" * 40                              # no number is this long: not kept
+    assert ["phonenumbers" in loaded("<Hangup/>", "--from", junk, env=env)[1] for _ in range(2)] == [True, True]
+    with sqlite3.connect(tmp_path / geodata_path().name) as db:
+        kept = db.execute("SELECT number, home FROM seen ORDER BY number").fetchall()
+    assert kept == [("+12125551234", "US"), ("+15550199", "")]  # the caller, read in the line's country; the line
 
 
 def test_a_spoken_prompt_loads_numpy_when_it_is_needed():
