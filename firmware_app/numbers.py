@@ -16,8 +16,10 @@ builds it when missing (``make venv`` does it ahead of time).
 Importing phonenumbers, and finding a North American number's region among
 its 25, costs 20 ms here (a tenth of ``ivrbox simulate``'s start-up) and
 more on a Pi. Callers and the box's own number recur, so each number's
-answer is kept in the same file (``seen``), and a number seen before needs
-no phonenumbers at all.
+answer is kept (``seen-VERSION-FORMAT.sqlite`` beside it, at most
+``SEEN_MOST`` numbers, thrown away if damaged), and a number seen before
+needs no phonenumbers at all. An answer is kept only when every lookup
+behind it worked.
 
     >>> ensure_geodata()
     >>> geography("From", "+12125551234")["FromCity"], geography("From", "+12125551234")["FromState"]
@@ -43,21 +45,27 @@ import sys
 from pathlib import Path
 
 NANP = 1
+SEEN_FORMAT = 1    # bump when _work_out answers differently: answers kept before are then not used
+SEEN_MOST = 10_000
 SEEN_LONGEST = 32  # a caller ID longer than any dialled number is not worth keeping
-SEEN_TABLE = ("CREATE TABLE IF NOT EXISTS seen (number TEXT, home TEXT, country TEXT, state TEXT, city TEXT, "
-              "PRIMARY KEY (number, home)) WITHOUT ROWID")
 
 
 @functools.cache
 def phonenumbers_version() -> str:
     """The installed phonenumbers' version, from its metadata's directory name
-    (importing it to ask costs more than the lookup it would spare)."""
+    (importing it to ask costs more than the lookup it would spare).
+
+    >>> import phonenumbers
+    >>> phonenumbers_version() == phonenumbers.__version__
+    True
+    """
     site = Path(importlib.util.find_spec("phonenumbers").origin).parents[1]
-    for info in site.glob("phonenumbers-*-info"):
-        found = re.match(r"phonenumbers-([^-]+?)(?:\.dist-info|\.egg-info|-py)", info.name)
-        if found:
-            return found[1]
-    import phonenumbers
+    found = [re.match(r"phonenumbers-([^-]+?)(?:\.dist-info|\.egg-info|-py)", info.name)
+             for info in site.glob("phonenumbers-*-info")]
+    found = [f[1] for f in found if f]
+    if len(found) == 1:
+        return found[0]
+    import phonenumbers  # none, or a stale one beside the real one
 
     return phonenumbers.__version__
 
@@ -65,6 +73,10 @@ def phonenumbers_version() -> str:
 def geodata_path() -> Path:
     cache = os.environ.get("CACHE_DIRECTORY") or Path.home() / ".cache" / "ivrbox"
     return Path(cache) / f"geo-{phonenumbers_version()}.sqlite"
+
+
+def seen_path() -> Path:
+    return geodata_path().with_name(f"seen-{phonenumbers_version()}-{SEEN_FORMAT}.sqlite")
 
 
 def ensure_geodata(timeout: float = 120.0) -> None:
@@ -87,7 +99,6 @@ def _export(path: Path) -> None:
     db = sqlite3.connect(partial)
     db.execute("CREATE TABLE place (prefix TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID")
     db.execute("CREATE TABLE country (region TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID")
-    db.execute(SEEN_TABLE)
     db.executemany("INSERT INTO place VALUES (?, ?)", ((p, n["en"]) for p, n in GEOCODE_DATA.items() if n.get("en")))
     db.executemany("INSERT INTO country VALUES (?, ?)", ((r, english(n)) for r, n in LOCALE_DATA.items()))
     db.commit()
@@ -98,71 +109,91 @@ def _export(path: Path) -> None:
 @functools.lru_cache(maxsize=1)
 def _db() -> sqlite3.Connection | None:
     try:
-        db = sqlite3.connect(f"file:{geodata_path()}?mode=rw", uri=True, check_same_thread=False,
-                             timeout=0.05, isolation_level=None)
-        db.execute("PRAGMA synchronous=OFF")  # a lost row of `seen` is worked out again
-        return db
+        return sqlite3.connect(f"file:{geodata_path()}?mode=ro", uri=True, check_same_thread=False)
     except sqlite3.Error:
         return None
 
 
-def _lookup(sql: str, args: tuple) -> str:
+def _lookup(sql: str, args: tuple) -> str | None:
+    """The first column of the first row ("" if none); None if the table could not be read."""
     db = _db() if geodata_path().exists() else None
     if db is None:
-        return ""
+        return None
     try:
         row = db.execute(sql, args).fetchone()
     except sqlite3.Error:
-        return ""
+        return None
     return row[0] if row else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _seen() -> sqlite3.Connection | None:
+    try:
+        db = sqlite3.connect(seen_path(), check_same_thread=False, timeout=0.05, isolation_level=None)
+        db.execute("PRAGMA synchronous=OFF")  # a lost or damaged file is only worked out again
+        db.execute("CREATE TABLE IF NOT EXISTS seen (number TEXT, home TEXT, country TEXT, state TEXT, "
+                   "city TEXT, PRIMARY KEY (number, home)) WITHOUT ROWID")
+        return db
+    except sqlite3.Error as e:
+        _damaged(e)
+        return None
+
+
+def _damaged(e: sqlite3.Error) -> None:
+    if type(e) is sqlite3.DatabaseError:  # malformed, not busy or read-only: start it again
+        _seen.cache_clear()
+        with contextlib.suppress(OSError):
+            seen_path().unlink()
 
 
 @functools.lru_cache(maxsize=256)
 def _place(number: str, home: str) -> tuple[str, str, str]:
     """(country, state, city) of a number, empty where unknown."""
-    db = _db() if geodata_path().exists() else None
-    if db is None:
-        return _work_out(number, home)
+    db = _seen() if geodata_path().exists() else None
     try:
-        row = db.execute("SELECT country, state, city FROM seen WHERE number = ? AND home = ?",
-                         (number, home)).fetchone()
-    except sqlite3.Error:  # a file exported before `seen` was kept
-        row = None
-    if row:
-        return row
-    place = _work_out(number, home)
-    if len(number) <= SEEN_LONGEST:
-        with contextlib.suppress(sqlite3.Error):  # read-only, full or busy: worked out again next time
-            db.execute(SEEN_TABLE)
+        row = db and db.execute("SELECT country, state, city FROM seen WHERE number = ? AND home = ?",
+                                (number, home)).fetchone()
+        if row:
+            return row
+        place, complete = _work_out(number, home)
+        if db and complete and len(number) <= SEEN_LONGEST and \
+                db.execute("SELECT count(*) FROM seen").fetchone()[0] < SEEN_MOST:
             db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", (number, home, *place))
-    return place
+        return place
+    except sqlite3.Error as e:  # busy, read-only, full or damaged: worked out, not kept
+        _damaged(e)
+        return _work_out(number, home)[0]
 
 
-def _work_out(number: str, home: str) -> tuple[str, str, str]:
+def _work_out(number: str, home: str) -> tuple[tuple[str, str, str], bool]:
+    """(country, state, city), and whether every table it needed could be read."""
     import phonenumbers
 
     try:
         parsed = phonenumbers.parse(number, home or None)
     except phonenumbers.NumberParseException:
-        return "", "", ""
+        return ("", "", ""), True
     country = (phonenumbers.region_code_for_number(parsed)  # an unassigned number: its country code's main region
                or phonenumbers.region_code_for_country_code(parsed.country_code))
     if country in ("", "ZZ", "001"):
-        return "", "", ""
+        return ("", "", ""), True
     where = ""
     if phonenumbers.is_valid_number(parsed):
         digits = f"{parsed.country_code}{phonenumbers.national_significant_number(parsed)}"
         prefixes = tuple(digits[:n] for n in range(len(digits), 0, -1))
         where = _lookup(f"SELECT name FROM place WHERE prefix IN ({','.join('?' * len(prefixes))}) "
                         "ORDER BY length(prefix) DESC LIMIT 1", prefixes)
+        if where is None:
+            return (country, "", ""), False
     if parsed.country_code == NANP:
         city, _, state = where.rpartition(", ")
         if len(state) != 2:  # a whole state or province ("California"), not "City, ST"
-            return country, "", ""
-        return country, state, city.upper()
-    if where == _lookup("SELECT name FROM country WHERE region = ?", (country,)):
+            return (country, "", ""), True
+        return (country, state, city.upper()), True
+    whole = _lookup("SELECT name FROM country WHERE region = ?", (country,))
+    if where == whole:
         where = ""
-    return country, "", where
+    return (country, "", where), whole is not None
 
 
 def region(number: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.pulse import Caller, fake_card, unique
 from bench.twiml_server import TwimlServer
-from firmware_app.numbers import ensure_geodata, geodata_path
+from firmware_app.numbers import ensure_geodata, geodata_path, seen_path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "vosk", "miniaudio", "soxr", "webrtcvad", "jinja2", "lameenc", "pkg_resources")
@@ -86,13 +86,12 @@ def test_a_call_loads_the_verbs_its_documents_use_and_an_unknown_tag_loads_them_
 def test_a_number_seen_before_is_placed_without_phonenumbers_and_a_busy_table_costs_only_the_memo(tmp_path):
     ensure_geodata()
     shutil.copy(geodata_path(), tmp_path / geodata_path().name)
-    with sqlite3.connect(tmp_path / geodata_path().name) as db:
-        db.execute("DROP TABLE IF EXISTS seen")          # as a file exported before numbers were kept
     env = dict(os.environ, CACHE_DIRECTORY=str(tmp_path))
+    seen = tmp_path / seen_path().name
     new_york = {"FromCountry": "US", "FromState": "NY", "FromCity": "NEW YORK", "ToCountry": "US"}
     berlin = {"FromCountry": "DE", "FromState": "", "FromCity": "Berlin", "ToCountry": "US"}
     runs = [loaded("<Hangup/>", "--from", "+12125551234", env=env) for _ in range(2)]
-    with sqlite3.connect(tmp_path / geodata_path().name) as other:  # another box is writing to the file
+    with sqlite3.connect(seen) as other:                # another box is writing to the file
         other.execute("BEGIN IMMEDIATE")
         other.execute("DELETE FROM seen WHERE number = 'none'")
         runs += [loaded("<Hangup/>", "--from", "+4930123456", env=env) for _ in range(2)]
@@ -101,9 +100,30 @@ def test_a_number_seen_before_is_placed_without_phonenumbers_and_a_busy_table_co
     assert ["phonenumbers" in names for _, names, _ in runs] == [True, False, True, True]
     junk = "+1" + "2" * 40                              # no number is this long: not kept
     assert ["phonenumbers" in loaded("<Hangup/>", "--from", junk, env=env)[1] for _ in range(2)] == [True, True]
-    with sqlite3.connect(tmp_path / geodata_path().name) as db:
+    with sqlite3.connect(seen) as db:
         kept = db.execute("SELECT number, home FROM seen ORDER BY number").fetchall()
     assert kept == [("+12125551234", "US"), ("+15550199", "")]  # the caller, read in the line's country; the line
+
+
+def test_an_answer_from_an_unreadable_table_is_not_kept_and_a_damaged_memo_starts_again(tmp_path):
+    ensure_geodata()
+    geodata = tmp_path / geodata_path().name
+    shutil.copy(geodata_path(), geodata)
+    env = dict(os.environ, CACHE_DIRECTORY=str(tmp_path))
+    with sqlite3.connect(geodata) as db:
+        db.execute("ALTER TABLE place RENAME TO gone")      # the city cannot be looked up
+    _, _, requests = loaded("<Hangup/>", "--from", "+12125551234", env=env)
+    assert requests[0].params["FromCity"] == ""
+    with sqlite3.connect(geodata) as db:
+        db.execute("ALTER TABLE gone RENAME TO place")
+    seen = tmp_path / seen_path().name
+    with sqlite3.connect(seen) as db:
+        assert db.execute("SELECT number FROM seen").fetchall() == [("+15550199",)]
+    seen.write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 16)  # damaged, as after a power cut
+    for _ in range(3):                                  # thrown away; a new file; the answer from it
+        events, names, requests = loaded("<Hangup/>", "--from", "+12125551234", env=env)
+        assert requests[0].params["FromCity"] == "NEW YORK" and "Traceback" not in events
+    assert "phonenumbers" not in names
 
 
 def test_a_spoken_prompt_loads_numpy_when_it_is_needed():
