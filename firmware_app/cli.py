@@ -69,16 +69,19 @@ def read_cas_when_needed(environ=os.environ, paths=None) -> bool:
     ...                                   openssl_capath_env="SSL_CERT_DIR", openssl_capath=d)
     ...     unhashed = read_cas_when_needed({}, paths)
     ...     (pathlib.Path(d) / "3513523f.0").touch()
-    ...     own, system = {"SSL_CERT_FILE": "/etc/corp-ca.pem"}, {"SSL_CERT_FILE": str(bundle)}
-    ...     unhashed, read_cas_when_needed(own, paths), read_cas_when_needed(system, paths), system
-    (False, False, True, {'SSL_CERT_FILE': '/dev/null'})
+    ...     own = [{"SSL_CERT_FILE": "/etc/corp-ca.pem"}, {"SSL_CERT_DIR": "/etc/corp-cas"}, {"SSL_CERT_DIR": ""}]
+    ...     system = {"SSL_CERT_FILE": str(bundle), "SSL_CERT_DIR": d}
+    ...     unhashed, [read_cas_when_needed(e, paths) for e in own], read_cas_when_needed(system, paths)
+    (False, [False, False, False], True)
+    >>> system["SSL_CERT_FILE"]
+    '/dev/null'
     """
     paths = paths or ssl.get_default_verify_paths()
-    bundle = environ.get(paths.openssl_cafile_env) or paths.openssl_cafile
-    directory = environ.get(paths.openssl_capath_env) or paths.openssl_capath
-    system = (os.path.realpath(bundle) == os.path.realpath(paths.openssl_cafile)
-              and os.path.realpath(directory) == os.path.realpath(paths.openssl_capath))
-    if system and hashed_cas(directory):
+    for key, default in ((paths.openssl_cafile_env, paths.openssl_cafile),
+                         (paths.openssl_capath_env, paths.openssl_capath)):
+        if key in environ and os.path.realpath(environ[key]) != os.path.realpath(default):
+            return False  # the user's own (an empty one means none, to OpenSSL)
+    if hashed_cas(paths.openssl_capath):
         environ[paths.openssl_cafile_env] = os.devnull
         return True
     return False

@@ -11,6 +11,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 
 import pytest
 import trustme
@@ -60,3 +61,18 @@ def test_a_server_whose_ca_is_not_there_is_refused_with_twilios_tls_error(truste
     errors = of([json.loads(line) for line in events.splitlines()], "error")
     assert errors[0]["code"] == 11220 and "CERTIFICATE_VERIFY_FAILED" in errors[0]["message"], errors
     assert "Traceback" not in stderr
+
+
+PROBE = ("import contextlib, os, sys\nfrom firmware_app.cli import main\n"
+         "with contextlib.suppress(SystemExit):\n    main(['--help'])\n"
+         "print(os.environ.get('SSL_CERT_FILE'), file=sys.stderr)")
+
+
+def test_ivrbox_sets_the_systems_bundle_aside_and_leaves_a_directory_of_ones_own_alone(trusted):
+    """Debian keeps its CAs hashed in /etc/ssl/certs, as this machine does."""
+    _, cas = trusted
+    clean = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    seen = [subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
+                           timeout=30).stderr.split()[-1]
+            for env in (clean, {**clean, "SSL_CERT_DIR": str(cas)}, {**clean, "SSL_CERT_DIR": ""})]
+    assert seen == [os.devnull, "None", "None"]
