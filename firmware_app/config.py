@@ -199,6 +199,7 @@ SCHEMA: dict[str, dict[str, tuple[type, object, object]]] = {
         "engine": (str, "vosk", _speech_engine),
         "vad_aggressiveness": (int, 2, lambda v: None if 0 <= v <= 3 else "must be 0 (keeps most speech) to 3"),
         "vad_hangover_ms": (int, 300, lambda v: None if v >= 20 else "must be at least one 20 ms frame"),
+        "warm_up": (bool, True, None),
     },
     "mqtt": {
         "url": (str, "", _mqtt("url_problem")),

@@ -79,7 +79,8 @@ async def serve(config: dict, calls: int = 0, line=None, sinks=()) -> int:
     counter = Counter(calls)
     progress = Progress(patience=max(STUCK_SECONDS, (watchdog_interval() or 0) / 2))
     pinger = asyncio.create_task(watchdog(progress.alive))
-    warming = asyncio.create_task(models.warm_up(tts)) if models is not None else None
+    warm = models is not None and config["speech"]["warm_up"]
+    warming = asyncio.create_task(models.warm_up(tts)) if warm else None
     reporter.start()
     notify("READY=1", f"STATUS=answering on {', '.join(urls)}")
     try:

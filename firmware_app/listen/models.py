@@ -98,10 +98,12 @@ class SpeechModels:
         speech = {}
         for language, model in list(self._loaded.items()):
             words = model.number_words() if hasattr(model, "warm") else []
-            if words:
-                pcm, warning = await tts.synth(" ".join(words), "man", language)
-                if warning is None:
-                    speech[language] = pcm
+            try:
+                pcm, warning = await tts.synth(" ".join(words), "man", language) if words else (b"", "none")
+            except Exception as e:      # noqa: BLE001 - the model still works, only cold
+                pcm, warning = b"", str(e)
+            if warning is None:
+                speech[language] = pcm
         if speech:
             self._warming = threading.Thread(target=self._warm, args=(speech, rate), name="speech-warm", daemon=True)
             self._warming.start()

@@ -200,12 +200,18 @@ class VoskModel:
         return VoskStream(recognizer, functools.partial(self._give_back, rate), heard)
 
     def warm(self, rate: int = 8000, speech: bytes = b"") -> None:
-        """Leave one free-text recognizer in the pool that has already run, on a
-        second of silence and then SPEECH: its graph's first expansion happens
-        now, not in the first speech gather (see SpeechModels.warm_up)."""
-        stream = self.open_stream(rate)
+        """Put a free-text recognizer that has already run, on a second of
+        silence and then SPEECH, in the pool: its graph's first expansion
+        happens now, not in the first speech gather (see SpeechModels.warm_up).
+        Meanwhile the pool's own recognizer stays there for a gather."""
+        from vosk import KaldiRecognizer
+
+        recognizer = KaldiRecognizer(self._model, rate)
+        stream = VoskStream(recognizer)
         stream.accept(bytes(rate * 2) + speech)
         stream.finish()
+        with self._idle_lock:
+            self._idle[rate] = [(recognizer, stream.heard)]
 
     def _give_back(self, rate: int, recognizer, heard: int) -> None:
         with self._idle_lock:
