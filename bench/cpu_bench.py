@@ -176,16 +176,17 @@ def call_cost(tree: Path, gather: str, said: str | None, options: str = "") -> d
     return {"cpu": (cpu1 - cpu0) / seconds, "wakeups": (switches1 - switches0) / seconds, "rss": rss, "warm": warm}
 
 
-def settled(proc: subprocess.Popen, busy: float = 0.1) -> None:
+def settled(proc: subprocess.Popen, busy: float = 0.1, quiet: int = 3) -> None:
     """Wait until the box's start-up work (loading and warming its model) is done:
-    it spends less than BUSY CPU-s per s over half a second."""
-    began = time.monotonic()
-    while time.monotonic() - began < 120:
+    it spends less than BUSY CPU-s per s over QUIET half-seconds in a row (one
+    is not enough: the box is quiet for a moment between loading and warming)."""
+    began, calm = time.monotonic(), 0
+    while calm < quiet:
+        if time.monotonic() - began > 120:
+            raise RuntimeError("the box never settled")
         before = cpu_seconds(proc.pid)
         time.sleep(0.5)
-        if (cpu_seconds(proc.pid) - before) / 0.5 < busy:
-            return
-    raise RuntimeError("the box never settled")
+        calm = calm + 1 if (cpu_seconds(proc.pid) - before) / 0.5 < busy else 0
 
 
 def idle(tree: Path, model: bool) -> tuple[float, float, float]:
