@@ -12,7 +12,9 @@ second of that window; wake-ups are the main thread's context switches
 (``/proc/PID/task/PID/status``). The window is the call's first seconds
 after the box's start-up work is done (its model loaded and, in "after",
 warmed on the language's number words: the caller starts once the box spends
-under 0.1 CPU-s per s), 1-9 s into the caller's speech, where the open
+under 0.1 CPU-s per s for three half-seconds in a row; BASE's box, whose
+gathers never go that quiet, has the fixed 5 s wait after its first request
+that both had before), 1-9 s into the caller's speech, where the open
 recognizer is still fresh: it composes its lookahead graph as it goes, so
 its first utterances cost several times the later ones. Speech rows also
 give a later window, 20-40 s in, with the recognizer warm: for the same
@@ -135,7 +137,7 @@ def wait_until(predicate, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def call_cost(tree: Path, gather: str, said: str | None, options: str = "") -> dict:
+def call_cost(tree: Path, gather: str, said: str | None, options: str = "", warms: bool = True) -> dict:
     """CPU-s per call-s, main-thread wake-ups per second and RSS of a live call
     (and, for speech, CPU-s per call-s in the WARM window)."""
     model = said is not None
@@ -152,7 +154,7 @@ def call_cost(tree: Path, gather: str, said: str | None, options: str = "") -> d
         try:
             wait_until(lambda: server.requests, 60, proc)
             time.sleep(2.0 if not model else 5.0)  # the model loads, the card settles
-            if model:
+            if model and warms:  # BASE's box does not warm, and its gathers never go quiet
                 settled(proc)
             caller.play(speech)
             began = time.monotonic()
@@ -239,7 +241,7 @@ def main() -> None:
     rows = {}
     for label, commit in (("before", BASE), ("after", None)):
         with source_tree(commit) as tree:
-            rows[label] = {kind: call_cost(tree, *call) for kind, call in CALLS.items()}
+            rows[label] = {kind: call_cost(tree, *call, warms=commit is None) for kind, call in CALLS.items()}
             rows[label]["idle"], rows[label]["idle cpu"], _ = idle(tree, model=False)
             rows[label]["idle+model"], _, rows[label]["start+model"] = idle(tree, model=True)
             rows[label]["startup"] = startup([sys.executable, "-m", "firmware_app", "simulate"], tree)
