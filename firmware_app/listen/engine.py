@@ -20,12 +20,23 @@ language)``, ``models()`` (its downloadable model table) and
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 ENGINES = {"vosk": "firmware_app.listen.speech_vosk:VoskEngine"}
+NICE = {True: 5, False: 10}  # recognizer threads' niceness: primary, fallback (and warming)
+
+
+def lower_priority(nice: int) -> None:
+    """Make the calling thread (a recognizer's) yield the CPU to the event loop
+    (DTMF, playback, timers): Linux schedules threads with their own niceness."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 class ModelError(Exception):

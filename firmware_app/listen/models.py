@@ -16,9 +16,7 @@ language's model with the engine that owns it (``make model``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import re
 import sys
 import threading
@@ -26,11 +24,10 @@ from pathlib import Path
 
 from drivers.constants import RATE
 
-from .engine import Engine, Model, ModelError, engine_named
+from .engine import NICE, Engine, Model, ModelError, engine_named, lower_priority
 
 
 _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-WARM_NICE = 10                      # warm_up's thread yields to calls, as a fallback recognizer does
 
 
 class SpeechModels:
@@ -98,8 +95,10 @@ class SpeechModels:
         speech = {}
         for language, model in list(self._loaded.items()):
             words = model.number_words() if hasattr(model, "warm") else []
+            if not words:
+                continue
             try:
-                pcm, warning = await tts.synth(" ".join(words), "man", language) if words else (b"", "none")
+                pcm, warning = await tts.synth(" ".join(words), "man", language)
             except Exception as e:      # noqa: BLE001 - the model still works, only cold
                 pcm, warning = b"", str(e)
             if warning is None:
@@ -109,8 +108,7 @@ class SpeechModels:
             self._warming.start()
 
     def _warm(self, speech: dict[str, bytes], rate: int) -> None:
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_NICE)
+        lower_priority(NICE[False])  # as the fallback recognizer, which only a missed grammar needs
         for language, pcm in speech.items():
             try:
                 self._loaded[language].warm(rate, pcm)

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import os
 import queue
 import threading
 
 from drivers.constants import FRAME_SECONDS
 
-from .engine import SpeechError, Stream, Word
+from .engine import NICE, SpeechError, Stream, Word, lower_priority
 from .hints import mask_profanity, prepare_hints
 
 SPEECH_MODELS = ("default", "numbers_and_commands", "phone_call")
@@ -35,7 +34,6 @@ SPEECH_MODELS = ("default", "numbers_and_commands", "phone_call")
 GRAMMAR_MIN_CONFIDENCE = 0.5
 PARTIAL_EVERY_FRAMES = 5            # partial results every 100 ms of audio
 _BATCH_FRAMES = 50                  # a lagging worker catches up 1 s at a time
-NICE = {True: 5, False: 10}         # recognizer thread niceness: primary, fallback
 KEPT_SECONDS = 60                   # audio kept for the open recognizer behind a grammar
 MODEL_WAIT_SECONDS = 60             # a result waits this long for a model still loading
 
@@ -68,12 +66,7 @@ class _Lane:
             return not self._done
 
     def run(self) -> None:
-        # Recognizers yield the CPU to the event loop (DTMF, playback, timers);
-        # the fallback, needed only when the grammar misses, yields the most.
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-        except (AttributeError, OSError):
-            pass
+        lower_priority(self.nice)  # the fallback, needed only when the grammar misses, yields the most
         try:
             self._work()
         finally:

@@ -11,14 +11,13 @@ then ``submit(job)`` per recording and ``await drain()`` at shutdown.
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..listen.engine import lower_priority
 from ..web.client import Request
 from .store import RecordingStore, StoreError, new_sid
 
@@ -65,13 +64,6 @@ def is_marker(token: str) -> bool:
     return token.startswith("[") and token.endswith("]")
 
 
-def _lower_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-    except (AttributeError, OSError):
-        pass
-
-
 class Transcriber:
     def __init__(self, store: RecordingStore, models, deliver, *, language: str = "", transcription_url=None,
                  warn=None):
@@ -81,7 +73,7 @@ class Transcriber:
         self.language = language or (next(iter(models.paths), "") if models is not None else "")
         self.transcription_url = transcription_url or (lambda sid: "")
         self.warn = warn or (lambda message: None)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="transcribe", initializer=_lower_priority)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="transcribe", initializer=lower_priority, initargs=(NICE,))
         self._tasks: set[asyncio.Task] = set()
         self.done: list[dict] = []              # the last results, for the bench and the simulator's events
 
