@@ -146,23 +146,27 @@ def _damaged(e: sqlite3.Error) -> None:
             seen_path().unlink()
 
 
+def _memo(sql: str, args: tuple) -> tuple | None:
+    """Run SQL on the kept answers: its first row, or None (none, no file, or it failed)."""
+    db = _seen() if geodata_path().exists() else None
+    try:
+        return db.execute(sql, args).fetchone() if db else None
+    except sqlite3.Error as e:  # busy, read-only, full or damaged: not kept this time
+        _damaged(e)
+        return None
+
+
 @functools.lru_cache(maxsize=256)
 def _place(number: str, home: str) -> tuple[str, str, str]:
     """(country, state, city) of a number, empty where unknown."""
-    db = _seen() if geodata_path().exists() else None
-    try:
-        row = db and db.execute("SELECT country, state, city FROM seen WHERE number = ? AND home = ?",
-                                (number, home)).fetchone()
-        if row:
-            return row
-        place, complete = _work_out(number, home)
-        if db and complete and len(number) <= SEEN_LONGEST and \
-                db.execute("SELECT count(*) FROM seen").fetchone()[0] < SEEN_MOST:
-            db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)", (number, home, *place))
-        return place
-    except sqlite3.Error as e:  # busy, read-only, full or damaged: worked out, not kept
-        _damaged(e)
-        return _work_out(number, home)[0]
+    row = _memo("SELECT country, state, city FROM seen WHERE number = ? AND home = ?", (number, home))
+    if row:
+        return row
+    place, complete = _work_out(number, home)
+    if complete and len(number) <= SEEN_LONGEST:
+        _memo("INSERT OR REPLACE INTO seen SELECT ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM seen) < ?",
+              (number, home, *place, SEEN_MOST))
+    return place
 
 
 def _work_out(number: str, home: str) -> tuple[tuple[str, str, str], bool]:
