@@ -184,8 +184,8 @@ def settled(proc: subprocess.Popen, busy: float = 0.1, quiet: int = 3) -> None:
     is not enough: the box is quiet for a moment between loading and warming)."""
     began, calm = time.monotonic(), 0
     while calm < quiet:
-        if time.monotonic() - began > 120:
-            raise RuntimeError("the box never settled")
+        if proc.poll() is not None or time.monotonic() - began > 120:
+            raise RuntimeError(f"the box never settled: {'it exited' if proc.poll() is not None else 'still busy'}")
         before = cpu_seconds(proc.pid)
         time.sleep(0.5)
         calm = calm + 1 if (cpu_seconds(proc.pid) - before) / 0.5 < busy else 0
@@ -204,7 +204,6 @@ def idle(tree: Path, model: bool) -> tuple[float, float, float]:
         try:
             time.sleep(3.0)
             settled(proc)
-            wait_until(lambda: True, 0, proc)
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             time.sleep(10.0)
             cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
